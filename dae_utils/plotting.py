@@ -1,0 +1,149 @@
+"""Figures for the course. Each function takes arrays or CPU tensors and an optional
+``ax``, returns the ``Figure``, and never calls ``plt.show()`` or saves a file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torchvision.utils import make_grid
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    return ax.figure, ax
+
+
+def show_images(
+    images: torch.Tensor,
+    nrow: int = 8,
+    title: str | None = None,
+    ax: Axes | None = None,
+    padding: int = 2,
+) -> Figure:
+    """Show a batch of images (N, 1, 28, 28) in [0, 1] as one grid, ``nrow`` per row."""
+    grid = make_grid(images.detach().cpu().float(), nrow=nrow, padding=padding, pad_value=1.0)  # (3, H, W)
+    fig, ax = _axes(ax, (nrow * 0.8, (len(images) + nrow - 1) // nrow * 0.8))
+    ax.imshow(grid[0].numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def show_rows(rows: dict[str, torch.Tensor], figsize_per_image: float = 0.9) -> Figure:
+    """Show named rows of images one above the other, e.g. clean / noisy / denoised."""
+    ncols = max(len(images) for images in rows.values())
+    fig, axes = plt.subplots(
+        len(rows), ncols, figsize=(ncols * figsize_per_image, len(rows) * figsize_per_image * 1.15), squeeze=False
+    )
+    for r, (name, images) in enumerate(rows.items()):
+        for c in range(ncols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c < len(images):
+                ax.imshow(images[c].detach().cpu().squeeze(0).numpy(), cmap="gray", vmin=0, vmax=1)
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def plot_losses(history: dict[str, Sequence[float]], ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Plot the train and test loss per epoch."""
+    fig, ax = _axes(ax, (6, 3.5))
+    for name, values in history.items():
+        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name.replace("_", " "))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE per pixel")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_curve(
+    x: Sequence[float], ys: dict[str, Sequence[float]], xlabel: str, ylabel: str, ax: Axes | None = None
+) -> Figure:
+    """Plot one or more named curves over a shared x axis."""
+    fig, ax = _axes(ax, (6, 3.5))
+    for name, y in ys.items():
+        ax.plot(x, y, marker="o", markersize=3, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    if len(ys) > 1:
+        ax.legend()
+    return fig
+
+
+def pixel_histograms(samples: dict[str, torch.Tensor], bins: int = 50, ax: Axes | None = None) -> Figure:
+    """Overlay histograms of the pixel values of named image batches (log counts)."""
+    fig, ax = _axes(ax, (6, 3.5))
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for name, images in samples.items():
+        ax.hist(images.detach().cpu().flatten().numpy(), bins=edges, histtype="step", linewidth=1.5, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("pixel value")
+    ax.set_ylabel("number of pixels")
+    ax.legend()
+    return fig
+
+
+def latent_pairs(latent: np.ndarray, colors: np.ndarray, max_points: int = 5000, seed: int = 0) -> Figure:
+    """Scatter every pair of latent dimensions, coloured by ``colors`` (e.g. the digit)."""
+    latent = np.asarray(latent)
+    colors = np.asarray(colors)
+    if len(latent) > max_points:  # thousands of points already show the shape
+        keep = np.random.default_rng(seed).choice(len(latent), max_points, replace=False)
+        latent, colors = latent[keep], colors[keep]
+    d = latent.shape[1]
+    fig, axes = plt.subplots(d, d, figsize=(2.2 * d, 2.2 * d), squeeze=False)
+    for i in range(d):
+        for j in range(d):
+            ax = axes[i, j]
+            if i == j:
+                ax.hist(latent[:, i], bins=40, color="gray")
+            else:
+                points = ax.scatter(latent[:, j], latent[:, i], c=colors, cmap="tab10", s=2, vmin=-0.5, vmax=9.5)
+            if i == d - 1:
+                ax.set_xlabel(f"z{j}")
+            if j == 0:
+                ax.set_ylabel(f"z{i}")
+    if d > 1:
+        fig.colorbar(points, ax=axes, ticks=range(10), label="digit", shrink=0.6)
+    return fig
+
+
+def scatter_2d(points: np.ndarray, colors: np.ndarray, title: str, ax: Axes | None = None, label: str = "digit") -> Figure:
+    """Scatter 2-D points coloured by ten classes."""
+    fig, ax = _axes(ax, (5, 5))
+    sc = ax.scatter(points[:, 0], points[:, 1], c=colors, cmap="tab10", s=2, vmin=-0.5, vmax=9.5)
+    fig.colorbar(sc, ax=ax, ticks=range(10), label=label)
+    ax.set_title(title)
+    return fig
+
+
+def confusion(matrix: np.ndarray, xlabel: str, ylabel: str, ax: Axes | None = None) -> Figure:
+    """Show a confusion matrix with its counts written in the cells."""
+    fig, ax = _axes(ax, (6, 5))
+    im = ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                color="white" if count > matrix.max() / 2 else "black")
+    ax.set_xticks(range(matrix.shape[1]))
+    ax.set_yticks(range(matrix.shape[0]))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    fig.colorbar(im, ax=ax)
+    return fig

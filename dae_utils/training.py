@@ -1,0 +1,250 @@
+"""Train and test the denoising autoencoder: one epoch at a time, ``fit``, and resuming.
+
+The train and test functions take everything they use as arguments (models,
+device, loader, loss, optimizer), like pytorch/examples' ``mnist/main.py``.
+Losses are exact per-pixel means over the whole data set: each batch's mean is
+weighted by its size, so a short last batch counts no more than it should.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt
+from .data import MNISTData
+from .model import Decoder, Encoder
+from .noise import DEFAULT_NOISE_FACTOR, add_noise, check_noise_factor
+from .runtime import seed_everything
+
+#: The test images get the same noise every epoch, so test losses are comparable.
+TEST_NOISE_SEED = 12345
+
+History = dict[str, list[float]]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The settings of a training run; a checkpoint stores them and is matched on them."""
+
+    num_epochs: int = 30  # the assignment's 30 epochs
+    noise_factor: float = DEFAULT_NOISE_FACTOR
+    latent_dim: int = 4  # the assignment's d = 4
+    lr: float = 1e-3  # Adam's learning rate in the assignment
+    batch_size: int = 256
+    seed: int = 0
+    batchnorm_affine: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("num_epochs", "latent_dim", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}. The assignment uses 0.001.")
+        check_noise_factor(self.noise_factor)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
+
+
+def train_epoch(
+    encoder: nn.Module,
+    decoder: nn.Module,
+    device: torch.device,
+    dataloader: DataLoader,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    noise_factor: float = DEFAULT_NOISE_FACTOR,
+    progress: tqdm | None = None,
+) -> float:
+    """Train for one epoch on noisy inputs and clean targets; return the mean loss per pixel."""
+    encoder.train()
+    decoder.train()
+    total_loss, num_images = 0.0, 0
+    for images, _ in dataloader:  # the labels are not needed to denoise
+        clean = images.to(device)
+        noisy = add_noise(clean, noise_factor)
+        denoised = decoder(encoder(noisy))
+        loss = loss_fn(denoised, clean)  # compare with the *clean* images
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.item() * len(clean)
+        num_images += len(clean)
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(train_loss=f"{loss.item():.4f}", refresh=False)
+    return total_loss / num_images
+
+
+def test_epoch(
+    encoder: nn.Module,
+    decoder: nn.Module,
+    device: torch.device,
+    dataloader: DataLoader,
+    loss_fn: nn.Module,
+    noise_factor: float = DEFAULT_NOISE_FACTOR,
+) -> float:
+    """Return the mean loss per pixel of denoising the test set, with the same noise every call."""
+    encoder.eval()  # batch norm uses its running statistics, not the batch's
+    decoder.eval()
+    generator = torch.Generator().manual_seed(TEST_NOISE_SEED)
+    total_loss, num_images = 0.0, 0
+    with torch.no_grad():  # no graph: faster, less memory
+        for images, _ in dataloader:
+            clean = images.to(device)
+            noisy = add_noise(clean, noise_factor, generator=generator)
+            denoised = decoder(encoder(noisy))
+            total_loss += loss_fn(denoised, clean).item() * len(clean)
+            num_images += len(clean)
+    return total_loss / num_images
+
+
+def fit(
+    encoder: nn.Module,
+    decoder: nn.Module,
+    device: torch.device,
+    train_loader: DataLoader,
+    test_loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    num_epochs: int,
+    noise_factor: float = DEFAULT_NOISE_FACTOR,
+    *,
+    seed: int = 0,
+    loss_fn: nn.Module | None = None,
+    history: History | None = None,
+    on_epoch_end: Callable[[int, History], None] | None = None,
+    progress: bool = True,
+) -> History:
+    """Train until ``num_epochs`` epochs are done and return the per-epoch losses.
+
+    Args:
+        seed: each epoch reseeds torch with ``seed + epoch``, so an epoch's shuffle
+            and noise depend only on the seed and the epoch: a resumed run repeats
+            an uninterrupted one exactly.
+        history: losses of epochs already done (when resuming); training starts
+            after them.
+        on_epoch_end: called with (epochs done, history) after each epoch, for
+            example to save a checkpoint.
+        progress: show a tqdm progress bar over all batches.
+    """
+    loss_fn = loss_fn if loss_fn is not None else nn.MSELoss()
+    history = {"train_loss": [], "test_loss": []} if history is None else history
+    start_epoch = len(history["train_loss"])
+    bar = tqdm(
+        total=(num_epochs - start_epoch) * len(train_loader),
+        desc="training",
+        unit="batch",
+        disable=not progress,
+    )
+    epoch = start_epoch
+    try:
+        for epoch in range(start_epoch, num_epochs):
+            bar.set_description(f"epoch {epoch + 1}/{num_epochs}")
+            torch.manual_seed(seed + epoch)
+            train_loss = train_epoch(encoder, decoder, device, train_loader, loss_fn, optimizer, noise_factor, bar)
+            test_loss = test_epoch(encoder, decoder, device, test_loader, loss_fn, noise_factor)
+            history["train_loss"].append(train_loss)
+            history["test_loss"].append(test_loss)
+            bar.set_postfix(train_loss=f"{train_loss:.4f}", test_loss=f"{test_loss:.4f}")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, history)
+    except KeyboardInterrupt:
+        print(f"Interrupted during epoch {epoch + 1}; {len(history['train_loss'])} completed epochs are kept.")
+        raise
+    finally:
+        bar.close()
+    return history
+
+
+def checkpoint_path(folder: str | Path, config: TrainConfig, data_key: str) -> Path:
+    """Return the checkpoint file for ``config`` on the data ``data_key``: one file per setting."""
+    parts = [
+        f"d{config.latent_dim}",
+        f"noise{config.noise_factor:g}",
+        f"ep{config.num_epochs}",
+        f"lr{config.lr:g}",
+        f"bs{config.batch_size}",
+        f"seed{config.seed}",
+        "" if config.batchnorm_affine else "noaffine",
+        data_key,
+    ]
+    name = "dae_" + "_".join(p for p in parts if p)
+    return Path(folder) / (re.sub(r"[^A-Za-z0-9_.-]", "-", name) + ".pt")
+
+
+@dataclass
+class TrainedModel:
+    """What ``train_or_load`` returns: the models in eval mode and their loss history."""
+
+    encoder: Encoder
+    decoder: Decoder
+    history: History
+    checkpoint: Path | None
+    epochs_trained_now: int
+
+
+def build_models(config: TrainConfig, device: torch.device) -> tuple[Encoder, Decoder, torch.optim.Optimizer]:
+    """Seed, build the encoder and decoder on ``device``, and one Adam optimizer over both."""
+    seed_everything(config.seed)  # the initial weights depend on the seed alone
+    encoder = Encoder(config.latent_dim, config.batchnorm_affine).to(device)
+    decoder = Decoder(config.latent_dim, config.batchnorm_affine).to(device)
+    params = [{"params": encoder.parameters()}, {"params": decoder.parameters()}]
+    optimizer = torch.optim.Adam(params, lr=config.lr)
+    return encoder, decoder, optimizer
+
+
+def train_or_load(
+    config: TrainConfig,
+    data: MNISTData,
+    device: torch.device,
+    checkpoint_dir: str | Path | None = None,
+    retrain: bool = False,
+    progress: bool = True,
+) -> TrainedModel:
+    """Load the checkpoint that matches ``config`` and ``data``, resume it, or train from scratch.
+
+    A checkpoint is saved after every epoch, so an interrupted run keeps its last
+    completed epoch and the next call resumes from there. ``retrain=True``
+    ignores an existing checkpoint and overwrites it. ``checkpoint_dir=None``
+    trains without saving.
+    """
+    encoder, decoder, optimizer = build_models(config, device)
+    path = checkpoint_path(checkpoint_dir, config, data.key) if checkpoint_dir is not None else None
+    history: History = {"train_loss": [], "test_loss": []}
+    if path is not None and path.exists() and not retrain:
+        state = ckpt.load_checkpoint(path, encoder, decoder, optimizer)
+        if state["config"] != asdict(config) or state["data_key"] != data.key:
+            raise ckpt.CheckpointError(
+                f"{path} was saved for other settings ({state['config']}, {state['data_key']}); "
+                "delete it or pass retrain=True."
+            )
+        history = state["history"]
+        done = state["epoch"]
+        print(f"Loaded {path.name}: {done} of {config.num_epochs} epochs done.")
+    done = len(history["train_loss"])
+
+    def save(epoch: int, history: History) -> None:
+        ckpt.save_checkpoint(
+            path, encoder, decoder, config=asdict(config), epoch=epoch,
+            history=history, data_key=data.key, optimizer=optimizer,
+        )
+
+    if done < config.num_epochs:
+        fit(
+            encoder, decoder, device,
+            data.train_loader(config.batch_size), data.test_loader(config.batch_size),
+            optimizer, config.num_epochs, config.noise_factor,
+            seed=config.seed, history=history,
+            on_epoch_end=save if path is not None else None, progress=progress,
+        )
+    encoder.eval()
+    decoder.eval()
+    return TrainedModel(encoder, decoder, history, path, config.num_epochs - done)

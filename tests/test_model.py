@@ -1,0 +1,120 @@
+import pytest
+import torch
+from torch import nn
+
+from dae_utils.batchnorm import batch_norm_2d
+from dae_utils.model import Decoder, Encoder, conv_output_size, count_parameters, format_layer_table, layer_table
+
+
+def conv(cin, cout):  # weights + biases of a 3x3 (transposed) convolution
+    return cin * cout * 9 + cout
+
+
+def linear(nin, nout):
+    return nin * nout + nout
+
+
+def test_conv_output_size_formula_and_the_padding_inconsistency():
+    assert conv_output_size(28, 3, 2, 1) == 14
+    assert conv_output_size(14, 3, 2, 1) == 7
+    assert conv_output_size(7, 3, 2, 0) == 3
+    assert conv_output_size(7, 3, 2, 1) == 4  # the assignment's "padding 1 everywhere" would give 4x4
+
+
+def test_encoder_shape_after_every_layer():
+    rows = layer_table(Encoder(latent_dim=4), (2, 1, 28, 28))
+    shapes = [(r.kind, r.output_shape) for r in rows]
+    assert shapes == [
+        ("Conv2d", (2, 8, 14, 14)),
+        ("ReLU", (2, 8, 14, 14)),
+        ("Conv2d", (2, 16, 7, 7)),
+        ("BatchNorm2d", (2, 16, 7, 7)),
+        ("ReLU", (2, 16, 7, 7)),
+        ("Conv2d", (2, 32, 3, 3)),  # the stated 3x3x32
+        ("ReLU", (2, 32, 3, 3)),
+        ("Flatten", (2, 288)),
+        ("Linear", (2, 128)),
+        ("ReLU", (2, 128)),
+        ("Linear", (2, 4)),
+    ]
+
+
+def test_decoder_mirrors_the_encoder():
+    rows = layer_table(Decoder(latent_dim=4), (2, 4))
+    shapes = [(r.kind, r.output_shape) for r in rows]
+    assert shapes == [
+        ("Linear", (2, 128)),
+        ("ReLU", (2, 128)),
+        ("Linear", (2, 288)),
+        ("ReLU", (2, 288)),
+        ("Unflatten", (2, 32, 3, 3)),
+        ("ConvTranspose2d", (2, 16, 7, 7)),
+        ("BatchNorm2d", (2, 16, 7, 7)),
+        ("ReLU", (2, 16, 7, 7)),
+        ("ConvTranspose2d", (2, 8, 14, 14)),
+        ("BatchNorm2d", (2, 8, 14, 14)),
+        ("ReLU", (2, 8, 14, 14)),
+        ("ConvTranspose2d", (2, 1, 28, 28)),
+        ("Sigmoid", (2, 1, 28, 28)),
+    ]
+
+
+def test_parameter_counts_match_hand_computation():
+    encoder = conv(1, 8) + conv(8, 16) + 2 * 16 + conv(16, 32) + linear(288, 128) + linear(128, 4)
+    decoder = linear(4, 128) + linear(128, 288) + conv(32, 16) + 2 * 16 + conv(16, 8) + 2 * 8 + conv(8, 1)
+    assert (encoder, decoder) == (43_428, 43_697)
+    assert count_parameters(Encoder(4)) == encoder
+    assert count_parameters(Decoder(4)) == decoder
+    assert sum(r.num_params for r in layer_table(Encoder(4), (1, 1, 28, 28))) == encoder
+
+
+def test_latent_dim_is_a_parameter_and_decoder_output_is_an_image():
+    encoder, decoder = Encoder(latent_dim=7), Decoder(latent_dim=7)
+    x = torch.rand(3, 1, 28, 28)
+    z = encoder(x)
+    assert z.shape == (3, 7)
+    y = decoder(z)
+    assert y.shape == x.shape
+    assert y.min() >= 0 and y.max() <= 1  # sigmoid output
+
+
+def test_no_affine_batchnorm_has_no_gamma_and_beta():
+    assert count_parameters(Encoder(4, batchnorm_affine=False)) == 43_428 - 32
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_bad_latent_dim_is_refused(bad):
+    with pytest.raises(ValueError, match="latent_dim"):
+        Encoder(latent_dim=bad)
+
+
+def test_layer_table_text_has_total_and_leaves_training_mode():
+    encoder = Encoder(4)
+    text = format_layer_table(layer_table(encoder, (1, 1, 28, 28)))
+    assert "(B, 32, 3, 3)" in text and text.splitlines()[-1].endswith("43,428")
+    assert encoder.training
+
+
+def test_hand_batch_norm_equals_pytorch_in_training_mode():
+    torch.manual_seed(0)
+    x = torch.randn(32, 16, 7, 7) * 3 + 1.5
+    bn = nn.BatchNorm2d(16)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2.0)
+        bn.bias.uniform_(-1.0, 1.0)
+    bn.train()
+    expected = bn(x)
+    got = batch_norm_2d(x, bn.weight, bn.bias, bn.eps)
+    assert torch.allclose(got, expected, atol=1e-5)
+    # Dividing by the variance instead of the standard deviation would be far off.
+    mean = x.mean(dim=(0, 2, 3), keepdim=True)
+    var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    wrong = (x - mean) / (var + bn.eps) * bn.weight.view(1, -1, 1, 1) + bn.bias.view(1, -1, 1, 1)
+    assert (wrong - expected).abs().max() > 0.1
+
+
+def test_hand_batch_norm_without_affine_has_zero_mean_unit_variance():
+    x = torch.randn(8, 3, 5, 5) * 4 + 2
+    y = batch_norm_2d(x)
+    assert torch.allclose(y.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(y.var(dim=(0, 2, 3), unbiased=False), torch.ones(3), atol=1e-3)

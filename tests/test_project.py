@@ -1,0 +1,60 @@
+"""The project's own files agree with each other: requirements, conda environment, README, CI."""
+
+import re
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where a conda-forge package is named differently from its PyPI twin.
+CONDA_NAMES = {"torch": "pytorch"}
+
+
+def pip_requirements() -> dict[str, str]:
+    reqs = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            req = Requirement(line)
+            reqs[CONDA_NAMES.get(req.name, req.name)] = str(req.specifier)
+    return reqs
+
+
+def conda_requirements() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    reqs = {}
+    for dep in env["dependencies"]:
+        if isinstance(dep, str):
+            match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(.*)", dep)
+            reqs[match.group(1)] = match.group(2).replace(" ", "")
+    return reqs
+
+
+def test_environment_yml_has_the_same_packages_and_floors_as_requirements():
+    conda = conda_requirements()
+    conda.pop("python")
+    conda.pop("pip")
+    assert conda == pip_requirements()
+
+
+def test_requirements_use_floors_not_caps():
+    for name, spec in pip_requirements().items():
+        assert spec.startswith(">="), f"{name}{spec}: use a floor (>=), not a pin or a cap"
+        assert "<" not in spec and "==" not in spec, name
+
+
+def test_environment_yml_installs_the_package_editable():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(dep["pip"] for dep in env["dependencies"] if isinstance(dep, dict))
+    assert "-e ." in pip_section
+    assert env["channels"] == ["conda-forge"]
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"^(make \w+)\s*(?:#.*)?$", quick_start, flags=re.MULTILINE)
+    assert commands == ["make course", "make test"]
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert "make test" in ci

