@@ -6,7 +6,12 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import mode
 from sklearn.cluster import KMeans
-from sklearn.metrics import accuracy_score, adjusted_rand_score, confusion_matrix, normalized_mutual_info_score
+from sklearn.metrics import (
+    accuracy_score,
+    adjusted_rand_score,
+    confusion_matrix,
+    normalized_mutual_info_score,
+)
 from tqdm.auto import tqdm
 
 NUM_DIGITS = 10

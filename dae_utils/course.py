@@ -48,7 +48,8 @@ def find_notebooks(folder: Path = NOTEBOOK_DIR, selection: list[str] | None = No
         return notebooks
     chosen = []
     for item in selection:
-        matches = [p for p in notebooks if p.name.startswith(item) or (item.isdigit() and p.name[:2] == f"{int(item):02d}")]
+        number = f"{int(item):02d}" if item.isdigit() else None
+        matches = [p for p in notebooks if p.name.startswith(item) or p.name[:2] == number]
         if len(matches) != 1:
             names = ", ".join(p.name for p in notebooks)
             raise CourseError(f"--notebooks {item!r} matches {len(matches)} notebooks; choose from: {names}.")
@@ -150,17 +151,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="set a notebook parameter, e.g. -p num_epochs 5 (repeatable)")
     run.add_argument("--kernel", help="Jupyter kernel name (default: the notebooks' own)")
-    commands.add_parser("list", help="list the notebooks and their parameters")
+    listing = commands.add_parser("list", help="list the notebooks and their parameters")
+    for command in (run, listing):
+        command.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR,
+                             help="folder of numbered notebooks (default: the course's)")
     args = parser.parse_args(argv)
 
     try:
         if args.command == "list":
-            for path in find_notebooks():
+            for path in find_notebooks(args.notebook_dir):
                 print(path.name)
                 for name, default in notebook_parameters(path).items():
                     print(f"    {name} = {default}")
             return 0
-        notebooks = find_notebooks(selection=args.notebooks)
+        notebooks = find_notebooks(args.notebook_dir, args.notebooks)
         output_dir = args.output_dir or RUNS_DIR / datetime.now().strftime("%Y%m%d-%H%M%S")
         if output_dir.exists() and any(output_dir.iterdir()):
             raise CourseError(f"{output_dir} is not empty; choose a new --output-dir so no earlier run is overwritten.")

@@ -112,7 +112,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "dae_utils").expanduser()
 
 
-def _to_tensors(images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _to_tensors(
+    images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Turn uint8 images (N, 28, 28) or (N, 784) and labels into the course's tensors."""
     images = torch.as_tensor(np.asarray(images), dtype=torch.float32).reshape(-1, 1, 28, 28) / PIXEL_MAX
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
@@ -156,7 +158,7 @@ def load_folder(data_dir: str | os.PathLike) -> MNISTData:
     missing = [name for name in names if not (raw / name).is_file()]
     if missing:
         raise FileNotFoundError(
-            f"No MNIST found in {folder}: expected the files {', '.join(names)} "
+            f"No MNIST found in {folder} ({folder.resolve()}): expected the files {', '.join(names)} "
             f"(or the same without .gz) in {raw}, but {', '.join(missing)} are missing. "
             f"Point data_dir (or ${DATA_DIR_ENV}) at the folder that contains MNIST/raw."
         )

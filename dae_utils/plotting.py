@@ -30,7 +30,7 @@ def show_images(
     """Show a batch of images (N, 1, 28, 28) in [0, 1] as one grid, ``nrow`` per row."""
     grid = make_grid(images.detach().cpu().float(), nrow=nrow, padding=padding, pad_value=1.0)  # (3, H, W)
     fig, ax = _axes(ax, (nrow * 0.8, (len(images) + nrow - 1) // nrow * 0.8))
-    ax.imshow(grid[0].numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.imshow(grid[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -51,7 +51,8 @@ def show_rows(rows: dict[str, torch.Tensor], figsize_per_image: float = 0.9) -> 
             for spine in ax.spines.values():
                 spine.set_visible(False)
             if c < len(images):
-                ax.imshow(images[c].detach().cpu().squeeze(0).numpy(), cmap="gray", vmin=0, vmax=1)
+                image = images[c].detach().cpu().squeeze(0).numpy()
+                ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center")
     fig.tight_layout()
     return fig
@@ -100,7 +101,7 @@ def pixel_histograms(samples: dict[str, torch.Tensor], bins: int = 50, ax: Axes 
     return fig
 
 
-def latent_pairs(latent: np.ndarray, colors: np.ndarray, max_points: int = 5000, seed: int = 0) -> Figure:
+def latent_pairs(latent: np.ndarray, colors: np.ndarray, max_points: int = 3000, seed: int = 0) -> Figure:
     """Scatter every pair of latent dimensions, coloured by ``colors`` (e.g. the digit)."""
     latent = np.asarray(latent)
     colors = np.asarray(colors)
@@ -108,14 +109,16 @@ def latent_pairs(latent: np.ndarray, colors: np.ndarray, max_points: int = 5000,
         keep = np.random.default_rng(seed).choice(len(latent), max_points, replace=False)
         latent, colors = latent[keep], colors[keep]
     d = latent.shape[1]
-    fig, axes = plt.subplots(d, d, figsize=(2.2 * d, 2.2 * d), squeeze=False)
+    fig, axes = plt.subplots(d, d, figsize=(2.0 * d, 2.0 * d), squeeze=False)
     for i in range(d):
         for j in range(d):
             ax = axes[i, j]
             if i == j:
                 ax.hist(latent[:, i], bins=40, color="gray")
             else:
-                points = ax.scatter(latent[:, j], latent[:, i], c=colors, cmap="tab10", s=2, vmin=-0.5, vmax=9.5)
+                points = ax.scatter(
+                    latent[:, j], latent[:, i], c=colors, cmap="tab10", s=1, vmin=-0.5, vmax=9.5, rasterized=True
+                )
             if i == d - 1:
                 ax.set_xlabel(f"z{j}")
             if j == 0:
@@ -125,10 +128,12 @@ def latent_pairs(latent: np.ndarray, colors: np.ndarray, max_points: int = 5000,
     return fig
 
 
-def scatter_2d(points: np.ndarray, colors: np.ndarray, title: str, ax: Axes | None = None, label: str = "digit") -> Figure:
+def scatter_2d(
+    points: np.ndarray, colors: np.ndarray, title: str, ax: Axes | None = None, label: str = "digit"
+) -> Figure:
     """Scatter 2-D points coloured by ten classes."""
     fig, ax = _axes(ax, (5, 5))
-    sc = ax.scatter(points[:, 0], points[:, 1], c=colors, cmap="tab10", s=2, vmin=-0.5, vmax=9.5)
+    sc = ax.scatter(points[:, 0], points[:, 1], c=colors, cmap="tab10", s=2, vmin=-0.5, vmax=9.5, rasterized=True)
     fig.colorbar(sc, ax=ax, ticks=range(10), label=label)
     ax.set_title(title)
     return fig
@@ -146,4 +151,12 @@ def confusion(matrix: np.ndarray, xlabel: str, ylabel: str, ax: Axes | None = No
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     fig.colorbar(im, ax=ax)
+    return fig
+
+
+def image_grids(grids: dict[str, torch.Tensor], nrow: int = 3, size: float = 4.0) -> Figure:
+    """Show several image batches side by side, one titled grid each."""
+    fig, axes = plt.subplots(1, len(grids), figsize=(size * len(grids), size * 1.08), squeeze=False)
+    for ax, (title, images) in zip(axes[0], grids.items(), strict=True):
+        show_images(images, nrow=nrow, title=title, ax=ax)
     return fig

@@ -248,3 +248,16 @@ def train_or_load(
     encoder.eval()
     decoder.eval()
     return TrainedModel(encoder, decoder, history, path, config.num_epochs - done)
+
+
+@torch.no_grad()
+def denoise(
+    encoder: nn.Module, decoder: nn.Module, noisy: torch.Tensor, device: torch.device, batch_size: int = 1000
+) -> torch.Tensor:
+    """Return the denoised images (N, 1, 28, 28) for ``noisy``, in eval mode, on the CPU."""
+    encoder.eval()
+    decoder.eval()
+    chunks = [
+        decoder(encoder(noisy[i : i + batch_size].to(device))).cpu() for i in range(0, len(noisy), batch_size)
+    ]
+    return torch.cat(chunks)

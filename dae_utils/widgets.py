@@ -168,7 +168,7 @@ class LatentExplorer:
         """Move every slider to ``code`` (clipped to its range) and redraw once."""
         self._holding = True
         try:
-            for slider, value in zip(self.sliders, code.tolist()):
+            for slider, value in zip(self.sliders, code.tolist(), strict=True):
                 slider.value = float(np.clip(value, slider.min, slider.max))
         finally:
             self._holding = False

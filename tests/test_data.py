@@ -94,7 +94,7 @@ def test_folder_with_gz_files_checks_md5(tmp_path, monkeypatch):
     # Our tiny .gz files cannot carry MNIST's MD5 sums, so the loader must refuse them by name.
     monkeypatch.setenv("DAE_CACHE_DIR", str(tmp_path / "cache"))
     tiny_mnist(tmp_path / "mnist", compress=True)
-    with pytest.raises(ValueError, match="damaged.*MD5"):
+    with pytest.raises(ValueError, match=r"damaged.*MD5"):
         data.load_mnist("folder", data_dir=tmp_path / "mnist", verbose=False)
 
 

@@ -3,7 +3,14 @@ import torch
 from torch import nn
 
 from dae_utils.batchnorm import batch_norm_2d
-from dae_utils.model import Decoder, Encoder, conv_output_size, count_parameters, format_layer_table, layer_table
+from dae_utils.model import (
+    Decoder,
+    Encoder,
+    conv_output_size,
+    count_parameters,
+    format_layer_table,
+    layer_table,
+)
 
 
 def conv(cin, cout):  # weights + biases of a 3x3 (transposed) convolution

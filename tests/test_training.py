@@ -26,7 +26,8 @@ CONFIG = TrainConfig(num_epochs=3, batch_size=64, seed=0)
 
 
 def test_short_training_lowers_the_loss(small):
-    result = train_or_load(replace(CONFIG, num_epochs=4, batch_size=32), small, CPU, checkpoint_dir=None, progress=False)
+    config = replace(CONFIG, num_epochs=4, batch_size=32)
+    result = train_or_load(config, small, CPU, checkpoint_dir=None, progress=False)
     train, test = result.history["train_loss"], result.history["test_loss"]
     assert len(train) == len(test) == 4
     assert train[-1] < 0.8 * train[0]
@@ -104,7 +105,7 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(small, tmp_pat
 def test_corrupt_checkpoint_raises_a_clear_error(tmp_path):
     path = tmp_path / "broken.pt"
     path.write_bytes(b"this is not a checkpoint")
-    with pytest.raises(ckpt.CheckpointError, match="corrupt.*Delete it"):
+    with pytest.raises(ckpt.CheckpointError, match=r"corrupt.*Delete it"):
         ckpt.load_checkpoint(path, Encoder(4), Decoder(4))
 
 
@@ -121,7 +122,7 @@ def test_checkpoint_with_another_latent_dim_is_refused(tmp_path):
         tmp_path / "d8.pt", Encoder(8), Decoder(8), config={"latent_dim": 8, "noise_factor": 0.3},
         epoch=1, history={"train_loss": [0.1], "test_loss": [0.1]}, data_key="x",
     )
-    with pytest.raises(ckpt.CheckpointError, match="d=8.*d=4"):
+    with pytest.raises(ckpt.CheckpointError, match=r"d=8.*d=4"):
         ckpt.load_checkpoint(path, Encoder(4), Decoder(4))
 
 
