@@ -133,11 +133,12 @@ def run_course(
 def format_summary(summary: dict[str, dict[str, Any]]) -> str:
     """Return the run's key figures as aligned text, one block per notebook."""
     lines = ["Summary"]
+    width = max((len(key) for values in summary.values() for key in values), default=0) + 2
     for name, values in summary.items():
         lines.append(f"  {name}")
         for key, value in values.items():
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-            lines.append(f"    {key:<28}{shown}")
+            lines.append(f"    {key:<{width}}{shown}")
     return "\n".join(lines)
 
 

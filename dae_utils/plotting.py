@@ -114,7 +114,7 @@ def latent_pairs(latent: np.ndarray, colors: np.ndarray, max_points: int = 3000,
         for j in range(d):
             ax = axes[i, j]
             if i == j:
-                ax.hist(latent[:, i], bins=40, color="gray")
+                ax.hist(latent[:, i], bins=40, color="black", alpha=0.6)
             else:
                 points = ax.scatter(
                     latent[:, j], latent[:, i], c=colors, cmap="tab10", s=1, vmin=-0.5, vmax=9.5, rasterized=True
@@ -139,7 +139,13 @@ def scatter_2d(
     return fig
 
 
-def confusion(matrix: np.ndarray, xlabel: str, ylabel: str, ax: Axes | None = None) -> Figure:
+def confusion(
+    matrix: np.ndarray,
+    xlabel: str,
+    ylabel: str,
+    xticklabels: Sequence[str] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
     """Show a confusion matrix with its counts written in the cells."""
     fig, ax = _axes(ax, (6, 5))
     im = ax.imshow(matrix, cmap="Blues")
@@ -147,6 +153,8 @@ def confusion(matrix: np.ndarray, xlabel: str, ylabel: str, ax: Axes | None = No
         ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
                 color="white" if count > matrix.max() / 2 else "black")
     ax.set_xticks(range(matrix.shape[1]))
+    if xticklabels is not None:
+        ax.set_xticklabels(xticklabels, rotation=45)
     ax.set_yticks(range(matrix.shape[0]))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -105,3 +105,9 @@ def test_unknown_parameter_and_used_output_dir_are_refused(tmp_path, capsys):
     assert course.main(["run", "--notebook-dir", str(nbs), "--output-dir", str(used)]) == 1
     assert "is not empty" in capsys.readouterr().err
     assert (used / "old.ipynb").read_text() == "{}"
+
+
+def test_summary_text_keeps_keys_and_values_apart():
+    text = course.format_summary({"05_x.ipynb": {"a_very_long_recorded_name_of_thirty": 0.123456, "n": 3}})
+    assert "    a_very_long_recorded_name_of_thirty  0.1235" in text
+    assert "    n                                    3" in text
