@@ -18,13 +18,15 @@ from torch import nn
 from .generation import LatentGaussian, class_means, decode, latent_summary
 from .noise import DEFAULT_NOISE_FACTOR, add_noise, psnr
 
-#: Number of decimals shown on the latent sliders.
+#: Step of the latent sliders.
 SLIDER_STEP = 0.01
+#: Resolution of the explorers' pictures, in pixels per inch of figure size.
+PNG_DPI = 80
 
 
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
+    fig.savefig(buffer, format="png", dpi=PNG_DPI)
     return buffer.getvalue()
 
 
@@ -50,8 +52,8 @@ class NoiseExplorer:
         self.digit = widgets.Dropdown(options=[("any", -1)] + [(str(d), d) for d in range(10)], description="digit")
         self.index = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image")
         self.resample = widgets.Button(description="new noise", icon="refresh")
-        self.image = widgets.Image(format="png")
         self._fig = Figure(figsize=(5, 2.8))
+        self.image = widgets.Image(format="png", width=int(5 * PNG_DPI))  # natural size, not stretched
         axes = self._fig.subplots(1, 2)
         blank = np.zeros((28, 28))
         self._clean_im = axes[0].imshow(blank, cmap="gray", vmin=0, vmax=1)
@@ -143,8 +145,8 @@ class LatentExplorer:
             options=[("-", -1)] + [(f"mean of {d}", d) for d in range(10)], description="start from"
         )
         self.random = widgets.Button(description="random sample", icon="random")
-        self.image = widgets.Image(format="png")
-        self._fig = Figure(figsize=(2.6, 2.6))
+        self._fig = Figure(figsize=(3, 3))
+        self.image = widgets.Image(format="png", width=int(3 * PNG_DPI))
         ax = self._fig.add_axes((0, 0, 1, 1))
         ax.set_axis_off()
         self._im = ax.imshow(np.zeros((28, 28)), cmap="gray", vmin=0, vmax=1)

@@ -1,0 +1,128 @@
+"""The live explorers in a real JupyterLab, driven through Debian's Chromium with Playwright.
+
+Skipped, with the reason, where no Chromium is installed (``apt-get install chromium``);
+``.ci/run`` installs it, so CI always runs these.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+CHROMIUM = os.environ.get("DAE_CHROMIUM", "/usr/bin/chromium")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+)
+# Chromium without the flags that make it reach for the network at start-up (there is none here).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+NOISE_CELL = """
+import torch
+from dae_utils import widgets
+torch.manual_seed(0)
+images, labels = torch.rand(20, 1, 28, 28) * 0.5, torch.arange(20) % 10
+noise_explorer = widgets.NoiseExplorer(images, labels, noise_factor=0.3)
+noise_explorer
+"""
+LATENT_CELL = """
+from dae_utils.model import Decoder
+latent_explorer = widgets.LatentExplorer(Decoder(4).eval(), torch.randn(500, 4), labels.repeat(25), "cpu")
+latent_explorer
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """Start JupyterLab on a free local port with a notebook holding both explorers."""
+    nb = new_notebook(cells=[new_code_cell(NOISE_CELL.strip()), new_code_cell(LATENT_CELL.strip())])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "explorers.ipynb")
+    port = free_port()
+    jupyter = Path(sys.executable).with_name("jupyter")
+    if not jupyter.exists():
+        pytest.skip(f"no jupyter next to {sys.executable}")
+    cmd = [str(jupyter), "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+           "--ServerApp.token=", "--ServerApp.password=", "--allow-root", f"--ServerApp.root_dir={tmp_path}"]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail("JupyterLab did not start within 60 s")
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(tmp_path / ".ipynb_checkpoints", ignore_errors=True)
+
+
+def drag_slider(page, slider, steps: int) -> None:
+    """Move a slider the way a student does from the keyboard: focus its handle, press the arrow key."""
+    slider.query_selector(".noUi-handle").click()
+    for _ in range(steps):
+        page.keyboard.press("ArrowRight")
+
+
+def wait_for_new_picture(page, index: int, old_src: str) -> str:
+    page.wait_for_function(
+        "([i, old]) => document.querySelectorAll('.widget-image')[i].src !== old", arg=[index, old_src], timeout=30_000
+    )
+    return page.query_selector_all(".widget-image")[index].get_attribute("src")
+
+
+def test_explorers_update_live_in_jupyterlab(jupyterlab):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{jupyterlab}/lab/tree/explorers.ipynb")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            page.click(".jp-Cell .jp-InputArea-editor")
+            page.keyboard.press("Shift+Enter")  # run the noise explorer's cell
+            page.keyboard.press("Shift+Enter")  # and the latent explorer's
+            page.wait_for_function(
+                "document.querySelectorAll('.widget-image').length === 2 && "
+                "[...document.querySelectorAll('.widget-image')].every(img => img.src.startsWith('blob:'))",
+                timeout=90_000,
+            )
+            images = page.query_selector_all(".widget-image")
+            noise_src, latent_src = images[0].get_attribute("src"), images[1].get_attribute("src")
+
+            # Noise explorer: 40 steps of 0.01 take the noise factor from 0.30 to 0.70.
+            noise_slider = page.query_selector_all(".widget-hslider")[0]
+            drag_slider(page, noise_slider, 40)
+            assert wait_for_new_picture(page, 0, noise_src) != noise_src
+            assert noise_slider.query_selector(".widget-readout").inner_text().strip() == "0.70"
+
+            # Latent explorer: its first slider (z0) is the third slider on the page.
+            z0 = page.query_selector_all(".widget-hslider")[2]
+            assert "z0" in z0.inner_text()
+            drag_slider(page, z0, 30)
+            assert wait_for_new_picture(page, 1, latent_src) != latent_src
+        finally:
+            browser.close()
