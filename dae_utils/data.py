@@ -41,6 +41,8 @@ DOWNLOAD_TIMEOUT_S = 10.0
 SAMPLE_TEST_SIZE = 1000
 SAMPLE_SPLIT_SEED = 0
 PIXEL_MAX = 255.0
+#: Training and test images in the original MNIST.
+FULL_SIZES = (60_000, 10_000)
 
 
 @dataclass
@@ -56,13 +58,14 @@ class MNISTData:
 
     @property
     def is_full(self) -> bool:
-        """Whether this is the full MNIST (60,000 + 10,000 images), not the sample."""
-        return self.source != "sample"
+        """Whether this is the full MNIST: 60,000 training and 10,000 test images."""
+        return (len(self.train_labels), len(self.test_labels)) == FULL_SIZES
 
     @property
     def key(self) -> str:
         """Identify the data set for checkpoints: same images, same key."""
-        return f"mnist-{'full' if self.is_full else 'sample'}-{len(self.train_labels)}-{len(self.test_labels)}"
+        kind = "sample" if self.source == "sample" else "full" if self.is_full else "other"
+        return f"mnist-{kind}-{len(self.train_labels)}-{len(self.test_labels)}"
 
     def describe(self) -> str:
         """Return one line naming the source and the number of images."""
@@ -73,7 +76,7 @@ class MNISTData:
                 "Results differ from full MNIST (fewer images: higher losses, other accuracies)."
             )
         origin = {"folder": "the folder", "torchvision": "torchvision's copy in"}[self.source]
-        return f"Data: full MNIST from {origin} {self.location} ({sizes})."
+        return f"Data: {'full ' if self.is_full else ''}MNIST from {origin} {self.location} ({sizes})."
 
     def train_loader(
         self, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None

@@ -88,6 +88,9 @@ def test_folder_with_unpacked_idx_files(tmp_path, monkeypatch):
     assert torch.equal(loaded.train_images[:, 0] * 255, torch.from_numpy(arrays["train-images-idx3-ubyte"]).float())
     assert loaded.test_labels.tolist() == [7, 8, 9]
     assert not (tmp_path / "cache").exists()  # read in place
+    assert not loaded.is_full and loaded.key == "mnist-other-6-3"
+    assert loaded.describe().startswith("Data: MNIST from the folder")
+    assert "(6 train / 3 test images)" in loaded.describe()
 
 
 def test_folder_with_gz_files_checks_md5(tmp_path, monkeypatch):
