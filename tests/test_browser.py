@@ -81,6 +81,27 @@ def jupyterlab(tmp_path):
         shutil.rmtree(tmp_path / ".ipynb_checkpoints", ignore_errors=True)
 
 
+def wait_for_kernel(page, timeout_s: float = 90) -> None:
+    """Wait until the notebook's kernel is idle, as a student would before running cells.
+
+    Code sent before the kernel is ready is dropped. On a busy machine JupyterLab may
+    ask which kernel to start; the notebook's own (preselected) is the right answer.
+    """
+    deadline = time.monotonic() + timeout_s
+    ready_checks = 0
+    while time.monotonic() < deadline:
+        accept = page.query_selector(".jp-Dialog .jp-mod-accept")
+        if accept is not None and accept.is_visible():
+            accept.click()
+            ready_checks = 0
+        elif page.query_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]'):
+            ready_checks += 1
+            if ready_checks == 3:  # idle, and no dialog for a second and a half
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"the kernel was not idle within {timeout_s} s")
+
+
 def drag_slider(page, slider, steps: int) -> None:
     """Move a slider the way a student does from the keyboard: focus its handle, press the arrow key."""
     slider.query_selector(".noUi-handle").click()
@@ -95,21 +116,24 @@ def wait_for_new_picture(page, index: int, old_src: str) -> str:
     return page.query_selector_all(".widget-image")[index].get_attribute("src")
 
 
-def test_explorers_update_live_in_jupyterlab(jupyterlab):
+def test_explorers_update_live_in_jupyterlab(jupyterlab, tmp_path):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{jupyterlab}/lab/tree/explorers.ipynb")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            page.click(".jp-Cell .jp-InputArea-editor")
-            page.keyboard.press("Shift+Enter")  # run the noise explorer's cell
-            page.keyboard.press("Shift+Enter")  # and the latent explorer's
-            page.wait_for_function(
-                "document.querySelectorAll('.widget-image').length === 2 && "
-                "[...document.querySelectorAll('.widget-image')].every(img => img.src.startsWith('blob:'))",
-                timeout=90_000,
-            )
+            wait_for_kernel(page)
+            page.click(".lm-MenuBar-item:has-text('Run')")
+            page.click(".lm-Menu-item:has-text('Run All Cells')")
+            try:
+                page.wait_for_function(
+                    "document.querySelectorAll('.widget-image').length === 2 && "
+                    "[...document.querySelectorAll('.widget-image')].every(img => img.src.startsWith('blob:'))",
+                    timeout=90_000,
+                )
+            except sync_api.TimeoutError:
+                page.screenshot(path=tmp_path / "no-explorers.png")
+                raise AssertionError(f"the explorers did not appear; screenshot: {tmp_path / 'no-explorers.png'}")
             images = page.query_selector_all(".widget-image")
             noise_src, latent_src = images[0].get_attribute("src"), images[1].get_attribute("src")
 
