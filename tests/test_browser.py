@@ -132,8 +132,9 @@ def test_explorers_update_live_in_jupyterlab(jupyterlab, tmp_path):
                     timeout=90_000,
                 )
             except sync_api.TimeoutError as error:
-                page.screenshot(path=tmp_path / "no-explorers.png")
-                raise AssertionError(f"the explorers did not appear; screenshot: {tmp_path / 'no-explorers.png'}") from error
+                screenshot = tmp_path / "no-explorers.png"
+                page.screenshot(path=screenshot)
+                raise AssertionError(f"the explorers did not appear; screenshot: {screenshot}") from error
             images = page.query_selector_all(".widget-image")
             noise_src, latent_src = images[0].get_attribute("src"), images[1].get_attribute("src")
 
