@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
+from .runtime import check_int
+
 SOURCES = ("auto", "folder", "torchvision", "sample")
 #: Environment variable naming a folder with MNIST in torchvision's layout.
 DATA_DIR_ENV = "DAE_DATA_DIR"
@@ -103,8 +105,7 @@ def make_loader(
     single-image look-ups and a collate. ``batch_size=None`` tells the loader the
     batches come ready-made.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}. Try 256.")
+    check_int("batch_size", batch_size, 1, "Try 256.")
     dataset = TensorDataset(images, labels)
     order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None)

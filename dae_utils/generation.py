@@ -8,25 +8,36 @@ import numpy as np
 import torch
 from torch import nn
 
+#: Inputs per forward pass when encoding or decoding a whole data set.
+EVAL_BATCH_SIZE = 1024
+
 
 @torch.no_grad()
-def encode(encoder: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
+def apply_in_batches(
+    module: nn.Module, inputs: torch.Tensor, device: torch.device, batch_size: int = EVAL_BATCH_SIZE
+) -> torch.Tensor:
+    """Run ``module`` in eval mode over ``inputs`` in batches on ``device``; return the outputs on the CPU.
+
+    Eval mode makes batch norm use its running statistics, so each output depends
+    on its own input alone, not on the batch it happens to share.
+    """
+    module.eval()
+    outputs = [module(inputs[i : i + batch_size].to(device)).cpu() for i in range(0, len(inputs), batch_size)]
+    return torch.cat(outputs)
+
+
+def encode(
+    encoder: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = EVAL_BATCH_SIZE
+) -> torch.Tensor:
     """Return the latent codes (N, d) of ``images`` (N, 1, 28, 28), on the CPU, in eval mode."""
-    encoder.eval()
-    codes = [encoder(images[i : i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
-    return torch.cat(codes)
+    return apply_in_batches(encoder, images, device, batch_size)
 
 
-@torch.no_grad()
-def decode(decoder: nn.Module, latent: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Return the images (N, 1, 28, 28) that ``decoder`` makes of ``latent`` (N, d), on the CPU."""
-    decoder.eval()  # batch norm must not depend on the other codes in the batch
-    return decoder(latent.to(device)).cpu()
-
-
-def sample_standard_normal(num_samples: int, latent_dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Draw ``num_samples`` latent vectors from N(0, I), shape (num_samples, latent_dim)."""
-    return torch.randn(num_samples, latent_dim, generator=generator)
+def decode(
+    decoder: nn.Module, latent: torch.Tensor, device: torch.device, batch_size: int = EVAL_BATCH_SIZE
+) -> torch.Tensor:
+    """Return the images (N, 1, 28, 28) that ``decoder`` makes of ``latent`` (N, d), on the CPU, in eval mode."""
+    return apply_in_batches(decoder, latent, device, batch_size)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .runtime import check_int
+
 #: Side of an MNIST image, in pixels.
 IMAGE_SIZE = 28
 #: Channels after each of the three convolutions.
@@ -39,12 +41,7 @@ def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> 
 
 
 def _check_latent_dim(latent_dim: int) -> int:
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-        raise ValueError(
-            f"latent_dim must be a positive integer, got {latent_dim!r}. "
-            "The assignment uses d = 4."
-        )
-    return latent_dim
+    return check_int("latent_dim", latent_dim, 1, "The assignment uses d = 4.")
 
 
 class Encoder(nn.Module):

@@ -13,6 +13,14 @@ import torch
 RECORD_MIMETYPE = "application/vnd.dae-utils.record+json"
 
 
+def check_int(name: str, value: object, minimum: int, hint: str = "") -> int:
+    """Return ``value`` if it is an integer (not a bool) >= ``minimum``, else raise a ``ValueError`` naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {kind}, got {value!r}.{' ' + hint if hint else ''}")
+    return value
+
+
 def get_device(verbose: bool = True) -> torch.device:
     """Return the best available device: CUDA, then Apple MPS, then the CPU."""
     if torch.cuda.is_available():
@@ -35,8 +43,7 @@ def seed_everything(seed: int) -> torch.Generator:
     Returns a ``torch.Generator`` seeded with the same value, for code that
     takes its randomness explicitly (shuffling, noise).
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    check_int("seed", seed, 0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -20,9 +20,10 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .data import MNISTData
+from .generation import decode, encode
 from .model import Decoder, Encoder
 from .noise import DEFAULT_NOISE_FACTOR, add_noise, check_noise_factor
-from .runtime import seed_everything
+from .runtime import check_int, seed_everything
 
 #: The test images get the same noise every epoch, so test losses are comparable.
 TEST_NOISE_SEED = 12345
@@ -44,14 +45,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("num_epochs", "latent_dim", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+            check_int(name, getattr(self, name), 1)
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}. The assignment uses 0.001.")
         check_noise_factor(self.noise_factor)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
+        check_int("seed", self.seed, 0)
 
 
 def train_epoch(
@@ -250,14 +248,6 @@ def train_or_load(
     return TrainedModel(encoder, decoder, history, path, config.num_epochs - done)
 
 
-@torch.no_grad()
-def denoise(
-    encoder: nn.Module, decoder: nn.Module, noisy: torch.Tensor, device: torch.device, batch_size: int = 1000
-) -> torch.Tensor:
+def denoise(encoder: nn.Module, decoder: nn.Module, noisy: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Return the denoised images (N, 1, 28, 28) for ``noisy``, in eval mode, on the CPU."""
-    encoder.eval()
-    decoder.eval()
-    chunks = [
-        decoder(encoder(noisy[i : i + batch_size].to(device))).cpu() for i in range(0, len(noisy), batch_size)
-    ]
-    return torch.cat(chunks)
+    return decode(decoder, encode(encoder, noisy, device), device)

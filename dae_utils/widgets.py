@@ -30,6 +30,11 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def _image_widget(fig: Figure) -> widgets.Image:
+    """Return an image widget shown at the figure's natural size, not stretched to the cell's width."""
+    return widgets.Image(format="png", width=int(fig.get_figwidth() * PNG_DPI))
+
+
 class NoiseExplorer:
     """Show an image next to a noisy copy; a slider sets the noise factor.
 
@@ -53,7 +58,7 @@ class NoiseExplorer:
         self.index = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image")
         self.resample = widgets.Button(description="new noise", icon="refresh")
         self._fig = Figure(figsize=(5, 2.8))
-        self.image = widgets.Image(format="png", width=int(5 * PNG_DPI))  # natural size, not stretched
+        self.image = _image_widget(self._fig)
         axes = self._fig.subplots(1, 2)
         blank = np.zeros((28, 28))
         self._clean_im = axes[0].imshow(blank, cmap="gray", vmin=0, vmax=1)
@@ -146,7 +151,7 @@ class LatentExplorer:
         )
         self.random = widgets.Button(description="random sample", icon="random")
         self._fig = Figure(figsize=(3, 3))
-        self.image = widgets.Image(format="png", width=int(3 * PNG_DPI))
+        self.image = _image_widget(self._fig)
         ax = self._fig.add_axes((0, 0, 1, 1))
         ax.set_axis_off()
         self._im = ax.imshow(np.zeros((28, 28)), cmap="gray", vmin=0, vmax=1)
