@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -141,7 +142,42 @@ def _raw_files() -> list[tuple[str, str]]:
     return list(MNIST.resources)
 
 
-def _is_unpacked(root: Path) -> bool:
+def _idx_problem(path: Path) -> str | None:
+    """Return what is wrong with an unpacked MNIST (IDX) file, or None if its size fits its header.
+
+    An IDX file is 2 zero bytes, a type byte (0x08: unsigned bytes), the number of
+    dimensions, one 4-byte size per dimension, then the data. A truncated or
+    padded file has a size that disagrees with its header; torchvision would only
+    say ``shape '[60000, 28, 28]' is invalid``, without naming the file.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as file:
+            magic = file.read(4)
+            if len(magic) < 4 or magic[:3] != b"\x00\x00\x08" or magic[3] not in (1, 3):
+                return f"{path} is not an MNIST file (its header is {magic.hex() or 'empty'})"
+            dims = [int.from_bytes(file.read(4), "big") for _ in range(magic[3])]
+    except FileNotFoundError:
+        return f"{path} is missing"
+    expected = 4 + 4 * len(dims) + int(np.prod(dims))
+    if size != expected:
+        return f"{path} is truncated or damaged: {size:,} bytes where its header promises {expected:,}"
+    if len(dims) == 3 and dims[1:] != [28, 28]:
+        return f"{path} holds images of {dims[1]}x{dims[2]} pixels, not 28x28"
+    return None
+
+
+def _unpacked_problem(root: Path) -> str | None:
+    """Return what is wrong with the unpacked MNIST under ``root``, or None if all four files are sound."""
+    raw = root / "MNIST" / "raw"
+    for name, _ in _raw_files():
+        problem = _idx_problem(raw / Path(name).stem)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _has_unpacked_files(root: Path) -> bool:
     raw = root / "MNIST" / "raw"
     return all((raw / Path(name).stem).is_file() for name, _ in _raw_files())
 
@@ -149,18 +185,26 @@ def _is_unpacked(root: Path) -> bool:
 def load_folder(data_dir: str | os.PathLike) -> MNISTData:
     """Load MNIST from a folder in torchvision's layout without writing to it.
 
-    Unpacked files are read in place. ``.gz`` files are checked against
-    torchvision's MD5 sums and unpacked into the cache folder.
+    Unpacked files are checked against their headers and read in place. ``.gz``
+    files are checked against torchvision's MD5 sums and unpacked into the cache
+    folder, safely when several processes do it at once.
     """
-    from torchvision.datasets.utils import check_integrity, extract_archive
-
     folder = Path(data_dir).expanduser()
     raw = folder / "MNIST" / "raw"
     names = [name for name, _ in _raw_files()]
-    if _is_unpacked(folder):
-        return MNISTData(*_from_torchvision(folder), source="folder", location=str(folder))
-    missing = [name for name in names if not (raw / name).is_file()]
-    if missing:
+    have_gz = all((raw / name).is_file() for name in names)
+    if _has_unpacked_files(folder):
+        problem = _unpacked_problem(folder)
+        if problem is None:
+            return MNISTData(*_from_torchvision(folder), source="folder", location=str(folder))
+        if not have_gz:
+            raise ValueError(
+                f"{problem}. Replace it with an intact copy (the original .gz files beside it are enough: "
+                "remove the unpacked file and keep the .gz)."
+            )
+        print(f"Warning: {problem}; using the .gz files beside it instead.")
+    if not have_gz:
+        missing = [name for name in names if not (raw / name).is_file()]
         raise FileNotFoundError(
             f"No MNIST found in {folder} ({folder.resolve()}): expected the files {', '.join(names)} "
             f"(or the same without .gz) in {raw}, but {', '.join(missing)} are missing. "
@@ -168,36 +212,74 @@ def load_folder(data_dir: str | os.PathLike) -> MNISTData:
         )
     # One cache entry per source folder, named by a stable digest of its path.
     digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]
-    unpacked = cache_dir() / "unpacked" / f"{folder.resolve().name}-{digest}"
-    if not _is_unpacked(unpacked):
-        for name, md5 in _raw_files():
-            if not check_integrity(str(raw / name), md5):
-                raise ValueError(
-                    f"{raw / name} is damaged: its MD5 sum is not {md5}. "
-                    "Download it again or remove the folder from data_dir."
-                )
-        staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=_ensure_dir(unpacked.parent)))
+    entry = cache_dir() / "unpacked" / f"{folder.resolve().name}-{digest}"
+    problem = _unpacked_problem(entry) if _has_unpacked_files(entry) else "missing"
+    if problem is not None:
+        if problem != "missing":
+            print(f"Rebuilding the cache entry {entry}: {problem}.")
+        _unpack_into_cache(raw, entry)
+    return MNISTData(*_from_torchvision(entry), source="folder", location=str(folder))
+
+
+def _unpack_into_cache(raw: Path, entry: Path) -> None:
+    """Check the four ``.gz`` files in ``raw`` and unpack them to ``entry/MNIST/raw``, atomically."""
+    from torchvision.datasets.utils import check_integrity, extract_archive
+
+    for name, md5 in _raw_files():
+        if not check_integrity(str(raw / name), md5):
+            raise ValueError(
+                f"{raw / name} is damaged: its MD5 sum is not {md5}. "
+                "Download it again or remove the folder from data_dir."
+            )
+    staging = _staging_dir(entry.parent, ".unpacking-")
+    try:
+        staging_raw = staging / "MNIST" / "raw"
+        staging_raw.mkdir(parents=True)
+        for name, _ in _raw_files():
+            extract_archive(str(raw / name), str(staging_raw))  # .gz -> same name without it
+        _publish(staging / "MNIST", entry)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _staging_dir(parent: Path, prefix: str) -> Path:
+    """Make a fresh, uniquely named folder in ``parent``; say which folder if that is not allowed."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    except PermissionError as error:
+        raise PermissionError(
+            f"Cannot write to the data cache folder {parent}: {error.strerror}. "
+            f"Set the environment variable {CACHE_DIR_ENV} to a folder you can write to "
+            "(or give data_dir a folder that holds the unpacked files)."
+        ) from None
+
+
+def _publish(src: Path, entry: Path) -> None:
+    """Move the complete folder ``src`` to ``entry/MNIST`` in one step, safely beside other processes.
+
+    ``os.rename`` onto a folder that exists fails instead of replacing it, so when
+    two processes unpack at once, one wins and the other keeps the winner's
+    complete copy. A complete entry is never deleted, since another process may
+    be reading it. A damaged one is first renamed aside, so no reader ever sees
+    a half-replaced folder.
+    """
+    entry.mkdir(parents=True, exist_ok=True)
+    dst = entry / "MNIST"
+    for _ in range(3):
         try:
-            staging_raw = _ensure_dir(staging / "MNIST" / "raw")
-            for name in names:
-                extract_archive(str(raw / name), str(staging_raw))  # .gz -> same name without it
-            _replace_dir(staging / "MNIST", unpacked / "MNIST")
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return MNISTData(*_from_torchvision(unpacked), source="folder", location=str(folder))
-
-
-def _ensure_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move the complete folder ``src`` to ``dst``, replacing an incomplete one there."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists():
-        shutil.rmtree(dst)
-    os.replace(src, dst)
+            os.rename(src, dst)
+            return
+        except OSError:
+            if _unpacked_problem(entry) is None:
+                return  # another process published a complete copy first: use it
+            trash = entry.parent / f".damaged-{uuid.uuid4().hex}"
+            try:
+                os.rename(dst, trash)
+            except FileNotFoundError:
+                continue  # someone else moved it aside already; try again
+            shutil.rmtree(trash, ignore_errors=True)
+    raise RuntimeError(f"Could not move the unpacked MNIST into {dst}; remove that folder and run again.")
 
 
 @contextmanager
@@ -225,14 +307,17 @@ def load_torchvision(
     from torchvision.datasets import MNIST
 
     root = Path(root).expanduser() if root is not None else cache_dir() / "torchvision"
-    if not _is_unpacked(root):
+    problem = _unpacked_problem(root) if _has_unpacked_files(root) else "missing"
+    if problem is not None:
         if not download:
-            raise FileNotFoundError(f"No MNIST in {root} and download=False.")
-        staging = Path(tempfile.mkdtemp(prefix=".download-", dir=_ensure_dir(root)))
+            raise FileNotFoundError(f"No intact MNIST in {root} ({problem}) and download=False.")
+        if problem != "missing":
+            print(f"Downloading MNIST again: {problem}.")
+        staging = _staging_dir(root, ".download-")
         try:
             with _socket_timeout(timeout_s if timeout_s is not None else DOWNLOAD_TIMEOUT_S):
                 MNIST(str(staging), train=True, download=True)
-            _replace_dir(staging / "MNIST", root / "MNIST")
+            _publish(staging / "MNIST", root)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return MNISTData(*_from_torchvision(root), source="torchvision", location=str(root))

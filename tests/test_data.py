@@ -192,3 +192,115 @@ def test_torchvision_source_reads_a_completed_download(tmp_path):
 def test_env_variable_replaces_auto(monkeypatch):
     monkeypatch.setenv("DAE_DATA_SOURCE", "sample")
     assert data.load_mnist(verbose=False).source == "sample"
+
+
+@pytest.fixture
+def gz_folder(tmp_path, monkeypatch):
+    """A tiny MNIST of .gz files whose MD5 sums the loader accepts, and a cache folder of its own."""
+    import hashlib
+
+    monkeypatch.setenv("DAE_CACHE_DIR", str(tmp_path / "cache"))
+    arrays = tiny_mnist(tmp_path / "mnist", compress=True)
+    raw = tmp_path / "mnist" / "MNIST" / "raw"
+    sums = [(name + ".gz", hashlib.md5((raw / (name + ".gz")).read_bytes()).hexdigest()) for name in arrays]
+    monkeypatch.setattr(data, "_raw_files", lambda: sums)  # forked processes inherit the patch
+    return tmp_path / "mnist", arrays
+
+
+def _load_labels(folder, queue):
+    try:
+        queue.put(data.load_folder(folder).train_labels.tolist())
+    except Exception as error:  # report, so the parent can show what went wrong
+        queue.put(f"{type(error).__name__}: {error}")
+
+
+def test_concurrent_first_loads_share_the_cache_safely(gz_folder, tmp_path, monkeypatch):
+    """Several processes unpack the same .gz folder at once; every one of them must get the data.
+
+    Random pauses in unpacking and reading stand in for the full files' real
+    duration, so that the processes' steps interleave as they do on full MNIST.
+    """
+    import multiprocessing
+    import random
+
+    import torchvision.datasets.utils as tv_utils
+
+    folder, _ = gz_folder
+    extract, read = tv_utils.extract_archive, data._from_torchvision
+
+    def slow_extract(*args, **kwargs):
+        time.sleep(random.uniform(0, 0.05))
+        return extract(*args, **kwargs)
+
+    def slow_read(root):
+        time.sleep(random.uniform(0, 0.05))
+        return read(root)
+
+    monkeypatch.setattr(tv_utils, "extract_archive", slow_extract)
+    monkeypatch.setattr(data, "_from_torchvision", slow_read)
+    context = multiprocessing.get_context("fork")
+    for trial in range(4):
+        shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+        queue = context.Queue()
+        workers = [context.Process(target=_load_labels, args=(folder, queue)) for _ in range(4)]
+        for number, worker in enumerate(workers):
+            random.seed(trial * 10 + number)  # each forked process draws its own pauses
+            worker.start()
+        results = [queue.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=60)
+        assert results == [[0, 1, 2, 3, 4, 5]] * 4, f"trial {trial}: {results}"
+        entries = list((tmp_path / "cache" / "unpacked").iterdir())
+        assert len(entries) == 1 and not [p for p in entries[0].iterdir() if p.name != "MNIST"]
+
+
+def test_publish_keeps_a_complete_entry_and_replaces_a_damaged_one(gz_folder, tmp_path):
+    folder, _ = gz_folder
+    data.load_folder(folder)
+    entry = next((tmp_path / "cache" / "unpacked").iterdir())
+    labels_file = entry / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    inode = labels_file.stat().st_ino
+    # A second, later copy loses the race: the complete entry stays as it is.
+    data._unpack_into_cache(folder / "MNIST" / "raw", entry)
+    assert labels_file.stat().st_ino == inode
+    # A damaged entry is rebuilt from the .gz files by itself.
+    labels_file.write_bytes(labels_file.read_bytes()[:-2])
+    assert data.load_folder(folder).train_labels.tolist() == [0, 1, 2, 3, 4, 5]
+    assert data._idx_problem(labels_file) is None
+    assert [p.name for p in entry.parent.iterdir()] == [entry.name]  # nothing left aside
+
+
+@pytest.mark.parametrize("damage", ["truncate", "pad", "garbage"])
+def test_damaged_unpacked_file_is_named(tmp_path, monkeypatch, damage):
+    monkeypatch.setenv("DAE_CACHE_DIR", str(tmp_path / "cache"))
+    tiny_mnist(tmp_path / "mnist", compress=False)
+    path = tmp_path / "mnist" / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    content = path.read_bytes()
+    path.write_bytes({"truncate": content[:-100], "pad": content + b"\0", "garbage": b"<html>"}[damage])
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte (is truncated|is not an MNIST).*Replace it"):
+        data.load_mnist("folder", data_dir=tmp_path / "mnist", verbose=False)
+
+
+def test_damaged_unpacked_file_falls_back_to_the_gz_beside_it(gz_folder, capsys):
+    folder, _ = gz_folder
+    raw = folder / "MNIST" / "raw"
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(gzip.decompress((raw / (name + ".gz")).read_bytes()))
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x03\x07")  # 2 labels short
+    assert data.load_folder(folder).test_labels.tolist() == [7, 8, 9]
+    assert "t10k-labels-idx1-ubyte is truncated" in capsys.readouterr().out
+
+
+def test_unwritable_cache_folder_says_which_and_what_to_do(gz_folder, tmp_path, monkeypatch):
+    """Root may write anywhere, so the refusal an ordinary user gets is reproduced by patching mkdtemp."""
+    import errno
+
+    folder, _ = gz_folder
+
+    def refuse(prefix=None, dir=None):
+        raise PermissionError(errno.EACCES, "Permission denied", dir)
+
+    monkeypatch.setattr(data.tempfile, "mkdtemp", refuse)
+    with pytest.raises(PermissionError, match=r"cache/unpacked: Permission denied.*DAE_CACHE_DIR"):
+        data.load_folder(folder)
