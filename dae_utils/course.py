@@ -5,9 +5,15 @@
     python -m dae_utils.course run -p num_epochs 5 -p noise_factor 0.5
     python -m dae_utils.course list                     # notebooks and their parameters
 
-Executed copies go to a new run folder (``runs/<date-time>`` by default). The key
-figures in the summary are the values each notebook recorded with
-``runtime.record``, read back from the executed copies: nothing is recomputed.
+Executed copies go to a new run folder (``runs/<date-time>`` by default; a run
+started in the same second gets ``runs/<date-time>-2``). The key figures in the
+summary are the values each notebook recorded with ``runtime.record``, read back
+from the executed copies: nothing is recomputed.
+
+Each ``-p`` value is typed against the default its notebook declares (a number, a
+boolean such as true/false/yes/no/1/0, a string, or None), and refused before any
+notebook starts if it does not fit. Relative folders (``-p checkpoint_dir ckpt``,
+``$DAE_DATA_DIR``) are taken from the folder the command runs in.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import math
+import os
 import sys
 import time
 from datetime import datetime
@@ -23,6 +31,7 @@ from typing import Any
 
 import nbformat
 
+from .data import CACHE_DIR_ENV, DATA_DIR_ENV
 from .runtime import RECORD_MIMETYPE
 
 #: The course's notebooks live here, next to the package.
@@ -58,19 +67,131 @@ def find_notebooks(folder: Path = NOTEBOOK_DIR, selection: list[str] | None = No
     return sorted(chosen)
 
 
-def parse_value(text: str) -> Any:
-    """Turn a command-line value into a Python literal where it is one (5, 0.5, True, None), else a string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+TRUE_WORDS = ("true", "yes", "1")
+FALSE_WORDS = ("false", "no", "0")
+NONE_WORDS = ("none", "")
+
+
+def typed_value(name: str, text: str, default: Any) -> Any:
+    """Turn the command-line ``text`` for parameter ``name`` into a value of its default's type.
+
+    A boolean takes true/false, yes/no or 1/0 in any case; a number must be one,
+    whole for an integer; a string is taken as written (quotes around it are
+    dropped); a parameter whose default is None takes None or a string. A
+    parameter named ``*_dir`` is a folder, made absolute against the current one.
+
+    Raises:
+        CourseError: ``text`` does not fit, saying what would.
+    """
+    word = text.strip().lower()
+    if isinstance(default, bool):
+        if word in TRUE_WORDS or word in FALSE_WORDS:
+            return word in TRUE_WORDS
+        raise CourseError(f"-p {name} {text!r}: {name} is true or false (also yes/no, 1/0), e.g. -p {name} false.")
+    if isinstance(default, int):
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise CourseError(f"-p {name} {text!r}: {name} is a whole number, e.g. -p {name} {default}.") from None
+    if isinstance(default, float):
+        try:
+            value = float(text.strip())
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise CourseError(f"-p {name} {text!r}: {name} is a finite number, e.g. -p {name} {default}.")
+        return value
+    if default is None and word in NONE_WORDS:
+        return None
+    if isinstance(default, str) or default is None:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        value = value if isinstance(value, str) else text
+        if name.endswith("_dir"):  # a folder: relative to where the command runs, not to notebooks/
+            value = os.path.abspath(os.path.expanduser(value))
+        return value
+    raise CourseError(f"-p {name}: parameters of type {type(default).__name__} cannot be set from the command line.")
 
 
 def notebook_parameters(path: Path) -> dict[str, Any]:
-    """Return the parameters a notebook declares in its ``parameters`` cell, with defaults."""
+    """Return the parameters a notebook declares in its ``parameters`` cell, with their default values."""
     import papermill
 
-    return {name: info["default"] for name, info in papermill.inspect_notebook(str(path)).items()}
+    return {
+        name: ast.literal_eval(info["default"]) for name, info in papermill.inspect_notebook(str(path)).items()
+    }
+
+
+def prepare_parameters(notebooks: list[Path], parameters: dict[str, str]) -> dict[Path, dict[str, Any]]:
+    """Return each notebook's own parameters, typed against its defaults; refuse unknown names and bad values."""
+    declared = {path: notebook_parameters(path) for path in notebooks}
+    unknown = set(parameters) - set().union(*(set(d) for d in declared.values()))
+    if unknown:
+        known = sorted(set().union(*(set(d) for d in declared.values())))
+        raise CourseError(f"Unknown parameter(s) {sorted(unknown)}; these notebooks take: {', '.join(known)}.")
+    return {
+        path: {name: typed_value(name, str(text), declared[path][name])
+               for name, text in parameters.items() if name in declared[path]}
+        for path in notebooks
+    }
+
+
+def check_kernel(kernel_name: str | None) -> None:
+    """Refuse an unknown Jupyter kernel before any notebook starts, listing the known ones."""
+    if kernel_name is None:
+        return
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    try:
+        manager.get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        known = ", ".join(sorted(manager.find_kernel_specs())) or "none"
+        raise CourseError(f"--kernel {kernel_name!r}: no such Jupyter kernel. Installed kernels: {known}.") from None
+
+
+def claim_run_dir(output_dir: Path | None) -> Path:
+    """Create the run folder so that exactly one run owns it, and write an empty ``summary.json`` there.
+
+    Without ``output_dir``: ``runs/<date-time>``, or ``-2``, ``-3``, ... when a run
+    started in the same second took the name (creating a folder is atomic).
+    With it: the folder may exist if empty; ``summary.json`` is created
+    exclusively, so a second run into the same folder is refused.
+    """
+    try:
+        if output_dir is None:
+            base = RUNS_DIR / datetime.now().strftime("%Y%m%d-%H%M%S")
+            base.parent.mkdir(parents=True, exist_ok=True)
+            for number in range(1, 1000):
+                candidate = base if number == 1 else base.with_name(f"{base.name}-{number}")
+                try:
+                    candidate.mkdir()
+                except FileExistsError:
+                    continue
+                output_dir = candidate
+                break
+            else:
+                raise CourseError(f"Could not create a new run folder next to {base}; pass --output-dir.")
+        else:
+            if output_dir.exists() and not output_dir.is_dir():
+                raise CourseError(f"--output-dir {output_dir} is a file; name a folder (new or empty).")
+            if output_dir.is_dir() and any(output_dir.iterdir()):
+                raise CourseError(
+                    f"{output_dir} is not empty; choose a new --output-dir so no earlier run is overwritten."
+                )
+            output_dir.mkdir(parents=True, exist_ok=True)
+        with open(output_dir / "summary.json", "x") as file:  # "x": fails if another run got here first
+            file.write("{}\n")
+    except FileExistsError:
+        raise CourseError(f"{output_dir} is in use by another run; choose a new --output-dir.") from None
+    except OSError as error:
+        raise CourseError(
+            f"Cannot write the run folder {output_dir or RUNS_DIR}: {error.strerror or error}. "
+            "Choose a folder you can write to with --output-dir."
+        ) from None
+    return output_dir
 
 
 def recorded_values(path: Path) -> dict[str, Any]:
@@ -87,41 +208,55 @@ def recorded_values(path: Path) -> dict[str, Any]:
 def run_course(
     notebooks: list[Path],
     output_dir: Path,
-    parameters: dict[str, Any],
+    parameters: dict[str, str],
     kernel_name: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Execute ``notebooks`` in order into ``output_dir`` and return their recorded values.
 
-    Each notebook gets the parameters it declares; a parameter no selected
-    notebook declares is an error, since a typo would otherwise be ignored.
+    ``parameters`` maps names to the command line's text; each notebook gets
+    those it declares, typed against its defaults (``typed_value``). A
+    parameter no selected notebook declares is an error, since a typo would
+    otherwise be ignored. Every check happens before the first notebook starts.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config
 
-    declared = {path: notebook_parameters(path) for path in notebooks}
-    unknown = set(parameters) - set().union(*(set(d) for d in declared.values()))
-    if unknown:
-        known = sorted(set().union(*(set(d) for d in declared.values())))
-        raise CourseError(f"Unknown parameter(s) {sorted(unknown)}; these notebooks take: {', '.join(known)}.")
+    typed = prepare_parameters(notebooks, parameters)
+    check_kernel(kernel_name)
+    # Kernels talk to the runner over local IPC sockets, not TCP: nothing to eavesdrop on,
+    # and no "running over TCP without encryption" warning in every run's output.
+    ipc = Config({"KernelManager": {"transport": "ipc"}})
     output_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, dict[str, Any]] = {}
     for number, path in enumerate(notebooks, start=1):
         out_path = output_dir / path.name
-        own = {k: v for k, v in parameters.items() if k in declared[path]}
+        own = typed[path]
         shown = " ".join(f"{k}={v!r}" for k, v in own.items())
         print(f"[{number}/{len(notebooks)}] {path.name} {shown}".rstrip(), flush=True)
         start = time.perf_counter()
+        kept = f"Notebooks done before it, and summary.json, are in {output_dir}."
         try:
             papermill.execute_notebook(
                 str(path), str(out_path), parameters=own, cwd=str(path.parent),
-                kernel_name=kernel_name, progress_bar=False,
+                kernel_name=kernel_name, progress_bar=False, config=ipc,
             )
         except PapermillExecutionError as error:
             raise CourseError(
                 f"{path.name} failed in cell {error.cell_index} (execution count {error.exec_count}): "
                 f"{error.ename}: {error.evalue}\n"
-                f"The executed copy, with the error in place, is {out_path}. "
-                f"Notebooks done before it are kept in {output_dir}."
+                f"The executed copy, with the error in place, is {out_path}. {kept}"
+            ) from error
+        except KeyboardInterrupt:
+            rest = " ".join(p.name[:2] for p in notebooks[number - 1 :])
+            raise CourseError(
+                f"Interrupted during {path.name}. {kept} Training keeps its last completed epoch in its "
+                f"checkpoint, so running the rest again resumes there: --notebooks {rest} with the same -p values."
+            ) from None
+        except Exception as error:  # the kernel died, could not start, or the notebook could not be written
+            raise CourseError(
+                f"{path.name} stopped: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
+                f"\nIf the kernel died, the machine may have run out of memory. {kept}"
             ) from error
         seconds = time.perf_counter() - start
         summary[path.name] = {"wall_time_s": round(seconds, 1), **recorded_values(out_path)}
@@ -157,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR,
                              help="folder of numbered notebooks (default: the course's)")
     args = parser.parse_args(argv)
+    for variable in (DATA_DIR_ENV, CACHE_DIR_ENV):  # kernels run in notebooks/: make folders absolute here
+        if os.environ.get(variable):
+            os.environ[variable] = os.path.abspath(os.path.expanduser(os.environ[variable]))
 
     try:
         if args.command == "list":
@@ -166,10 +304,12 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"    {name} = {default}")
             return 0
         notebooks = find_notebooks(args.notebook_dir, args.notebooks)
-        output_dir = args.output_dir or RUNS_DIR / datetime.now().strftime("%Y%m%d-%H%M%S")
-        if output_dir.exists() and any(output_dir.iterdir()):
-            raise CourseError(f"{output_dir} is not empty; choose a new --output-dir so no earlier run is overwritten.")
-        parameters = {name: parse_value(value) for name, value in args.parameter}
+        parameters = dict(args.parameter)
+        # Check everything that can be checked before the run folder exists, so a refused
+        # command leaves nothing behind; run_course checks again for callers from Python.
+        prepare_parameters(notebooks, parameters)
+        check_kernel(args.kernel)
+        output_dir = claim_run_dir(args.output_dir)
         print(f"Running {len(notebooks)} notebook(s) into {output_dir}", flush=True)
         summary = run_course(notebooks, output_dir, parameters, args.kernel)
     except CourseError as error:

@@ -32,10 +32,32 @@ def test_find_notebooks_in_course_order_and_by_selection():
         course.find_notebooks(selection=["07"])
 
 
-@pytest.mark.parametrize("text, value", [("5", 5), ("0.5", 0.5), ("True", True), ("None", None),
-                                         ("sample", "sample"), ("'a b'", "a b"), ("../x", "../x")])
-def test_parse_value(text, value):
-    assert course.parse_value(text) == value
+@pytest.mark.parametrize("text, default, value", [
+    ("5", 3, 5), ("0.5", 0.3, 0.5), ("1e-3", 0.001, 0.001), ("2", 0.3, 2.0),
+    ("true", False, True), ("False", True, False), ("YES", False, True), ("no", True, False),
+    ("1", False, True), ("0", True, False),
+    ("sample", "auto", "sample"), ("'a b'", "auto", "a b"), ("None", None, None), ("none", None, None),
+])
+def test_typed_value_follows_the_default(text, default, value):
+    typed = course.typed_value("x", text, default)
+    assert typed == value and type(typed) is type(value)
+
+
+@pytest.mark.parametrize("text, default, hint", [
+    ("false!", False, "true or false"), ("maybe", True, "true or false"), ("2", False, "true or false"),
+    ("0.3,", 0.3, "finite number"), ("0,5", 0.3, "finite number"), ("nan", 0.3, "finite number"),
+    ("five", 3, "whole number"), ("2.5", 3, "whole number"),
+])
+def test_typed_value_refuses_near_misses(text, default, hint):
+    with pytest.raises(course.CourseError, match=hint):
+        course.typed_value("x", text, default)
+
+
+def test_relative_folders_are_taken_from_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert course.typed_value("checkpoint_dir", "relck", "../checkpoints") == str(tmp_path / "relck")
+    assert course.typed_value("data_dir", "data/mnist", None) == str(tmp_path / "data" / "mnist")
+    assert course.typed_value("data_source", "sample", "auto") == "sample"  # not a folder: as written
 
 
 def test_every_notebook_declares_plain_literal_parameters():
@@ -111,3 +133,112 @@ def test_summary_text_keeps_keys_and_values_apart():
     text = course.format_summary({"05_x.ipynb": {"a_very_long_recorded_name_of_thirty": 0.123456, "n": 3}})
     assert "    a_very_long_recorded_name_of_thirty  0.1235" in text
     assert "    n                                    3" in text
+
+
+def run_main(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the course command in a fresh process, as a user would."""
+    import os
+
+    return subprocess.run([sys.executable, "-m", "dae_utils.course", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, **(env or {})})
+
+
+def test_typed_parameters_reach_the_notebook_and_relative_folders_the_shell_folder(tmp_path):
+    """-p retrain false used to arrive as the truthy string 'false' and retrain; folders resolved in notebooks/."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_notebook(nbs / "01_p.ipynb", [
+        "import os\nfrom dae_utils import runtime\n"
+        "runtime.record('retrain', retrain)\nruntime.record('checkpoint_dir', checkpoint_dir)\n"
+        "runtime.record('data_dir_env', os.environ['DAE_DATA_DIR'])"],
+        parameters='retrain = False\ncheckpoint_dir = "../checkpoints"')
+    done = run_main(["run", "--notebook-dir", str(nbs), "--output-dir", "out",
+                     "-p", "retrain", "false", "-p", "checkpoint_dir", "relck"], tmp_path, {"DAE_DATA_DIR": "data/m"})
+    assert done.returncode == 0, done.stderr
+    values = json.loads((tmp_path / "out" / "summary.json").read_text())["01_p.ipynb"]
+    assert values["retrain"] is False
+    assert values["checkpoint_dir"] == str(tmp_path / "relck")
+    assert values["data_dir_env"] == str(tmp_path / "data" / "m")
+    # The kernel talks over IPC: no "running over TCP without encryption" warning in the output.
+    assert "without encryption" not in done.stdout + done.stderr
+
+
+def test_bad_value_and_unknown_kernel_are_refused_before_anything_is_written(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_notebook(nbs / "01_a.ipynb", ["pass"], parameters="noise_factor = 0.3\nretrain = False")
+    out = tmp_path / "out"
+    assert course.main(["run", "--notebook-dir", str(nbs), "--output-dir", str(out), "-p", "noise_factor", "0,5"]) == 1
+    assert "-p noise_factor '0,5': noise_factor is a finite number, e.g. -p noise_factor 0.3" in capsys.readouterr().err
+    assert course.main(["run", "--notebook-dir", str(nbs), "--output-dir", str(out), "-p", "retrain", "nope"]) == 1
+    assert "true or false" in capsys.readouterr().err
+    assert course.main(["run", "--notebook-dir", str(nbs), "--output-dir", str(out), "--kernel", "python9"]) == 1
+    err = capsys.readouterr().err
+    assert "--kernel 'python9': no such Jupyter kernel. Installed kernels:" in err and "python3" in err
+    assert not out.exists()
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    class Frozen(course.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 11, 27, 12, 0, 0)
+
+    monkeypatch.setattr(course, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(course, "datetime", Frozen)
+    first, second, third = (course.claim_run_dir(None) for _ in range(3))
+    assert [first.name, second.name, third.name] == ["20261127-120000", "20261127-120000-2", "20261127-120000-3"]
+    assert all(json.loads((d / "summary.json").read_text()) == {} for d in (first, second, third))
+    # An explicit folder is owned by the first run that claims it.
+    shared = tmp_path / "shared-out"
+    course.claim_run_dir(shared)
+    with pytest.raises(course.CourseError, match="not empty"):
+        course.claim_run_dir(shared)
+
+
+def test_output_dir_that_is_a_file_or_cannot_be_written(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_notebook(nbs / "01_a.ipynb", ["pass"])
+    a_file = tmp_path / "file"
+    a_file.write_text("keep me")
+    assert course.main(["run", "--notebook-dir", str(nbs), "--output-dir", str(a_file)]) == 1
+    assert "is a file" in capsys.readouterr().err
+    assert course.main(["run", "--notebook-dir", str(nbs), "--output-dir", str(a_file / "sub")]) == 1
+    assert "Cannot write the run folder" in capsys.readouterr().err
+    assert a_file.read_text() == "keep me"
+
+
+def test_a_dying_kernel_ends_the_run_with_a_message_and_a_summary(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_notebook(nbs / "01_good.ipynb", ["from dae_utils import runtime\nruntime.record('answer', 42)"])
+    write_notebook(nbs / "02_dies.ipynb", ["import os\nos._exit(1)"])
+    out = tmp_path / "run"
+    assert course.main(["run", "--notebook-dir", str(nbs), "--output-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "02_dies.ipynb stopped: DeadKernelError" in err and "summary.json" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary) == ["01_good.ipynb"] and summary["01_good.ipynb"]["answer"] == 42
+
+
+def test_ctrl_c_ends_the_run_with_a_message_saying_how_to_resume(tmp_path, capsys, monkeypatch):
+    import papermill
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    for name in ("01_a", "02_b", "03_c"):
+        write_notebook(nbs / f"{name}.ipynb", ["pass"])
+    real = papermill.execute_notebook
+
+    def interrupted_in_02(path, *args, **kwargs):
+        if "02_b" in str(path):
+            raise KeyboardInterrupt
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted_in_02)
+    out = tmp_path / "run"
+    assert course.main(["run", "--notebook-dir", str(nbs), "--output-dir", str(out), "-p", "value", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "Interrupted during 02_b.ipynb" in err and "--notebooks 02 03 with the same -p values" in err
+    assert list(json.loads((out / "summary.json").read_text())) == ["01_a.ipynb"]
