@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-#: Bumped when the layout of a checkpoint changes.
-FORMAT_VERSION = 1
+#: Bumped when the layout of a checkpoint changes. Format 2 added per-epoch snapshots
+#: and the training loss measured in eval mode.
+FORMAT_VERSION = 2
 _REQUIRED_KEYS = ("format_version", "encoder", "decoder", "config", "epoch", "history", "data_key")
 
 
@@ -29,6 +30,7 @@ def save_checkpoint(
     history: dict[str, list[float]],
     data_key: str,
     optimizer: torch.optim.Optimizer | None = None,
+    snapshots: torch.Tensor | None = None,
 ) -> Path:
     """Write a checkpoint that describes itself, atomically.
 
@@ -41,6 +43,7 @@ def save_checkpoint(
         epoch: the number of completed epochs.
         history: per-epoch losses, ``{"train_loss": [...], "test_loss": [...]}``.
         data_key: ``MNISTData.key`` of the data the model was trained on.
+        snapshots: optional tensor of images kept along the way, e.g. (epochs, 8, 1, 28, 28).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,8 +56,12 @@ def save_checkpoint(
         "epoch": int(epoch),
         "history": {name: [float(v) for v in values] for name, values in history.items()},
         "data_key": data_key,
+        "snapshots": snapshots.detach().cpu() if snapshots is not None else None,
     }
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # Not tempfile.mkstemp: it creates files with mode 0600, and a checkpoint in a shared
+    # course folder must follow the umask like every other file (usually 0644).
+    tmp_name = str(path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp")
+    handle = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as file:
             torch.save(state, file)
@@ -75,11 +82,13 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     except FileNotFoundError:
         raise
     except Exception as error:  # pickle, zip and EOF errors all mean the same thing here
+        # PyTorch's own message suggests weights_only=False, which would run any code the
+        # file carries. A course checkpoint never needs that, so its text is not passed on.
         raise CheckpointError(
-            f"Cannot read the checkpoint {path}: the file is corrupt or not a checkpoint of this course "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
-            "Delete it and train again."
-        ) from error
+            f"Cannot read {path}: it is corrupt or not a checkpoint of this course ({type(error).__name__}). "
+            "Do not load it by other means unless you trust where it came from: a file that needs more "
+            "than weights_only=True can run arbitrary code. Delete it and train again."
+        ) from None
     if not isinstance(state, dict) or any(key not in state for key in _REQUIRED_KEYS):
         raise CheckpointError(
             f"{path} is not a checkpoint of this course: it lacks the keys "
@@ -88,8 +97,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         )
     if state["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
-            f"{path} has checkpoint format {state['format_version']}, this code reads {FORMAT_VERSION}. "
-            "Delete it and train again."
+            f"{path} has checkpoint format {state['format_version']}, this version of the course reads "
+            f"format {FORMAT_VERSION}. Train again with retrain=True (-p retrain true), or delete the file."
         )
     return state
 

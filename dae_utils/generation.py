@@ -21,6 +21,11 @@ def apply_in_batches(
     Eval mode makes batch norm use its running statistics, so each output depends
     on its own input alone, not on the batch it happens to share.
     """
+    if len(inputs) == 0:
+        raise ValueError(
+            f"Nothing to run {type(module).__name__} on: the input has shape {tuple(inputs.shape)}. "
+            "Pass at least one image or code; a single one needs a batch axis (x.unsqueeze(0))."
+        )
     module.eval()
     outputs = [module(inputs[i : i + batch_size].to(device)).cpu() for i in range(0, len(inputs), batch_size)]
     return torch.cat(outputs)

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
-from .data import MNISTData
+from .data import MNISTData, make_loader
 from .generation import decode, encode
 from .model import Decoder, Encoder
 from .noise import DEFAULT_NOISE_FACTOR, add_noise, check_noise_factor
@@ -27,6 +27,10 @@ from .runtime import check_int, seed_everything
 
 #: The test images get the same noise every epoch, so test losses are comparable.
 TEST_NOISE_SEED = 12345
+#: Training images scored like the test set (eval mode, fixed noise) after every epoch.
+TRAIN_EVAL_SIZE = 10_000
+#: Test images whose denoised versions are kept after every epoch, to show training progress.
+SNAPSHOT_IMAGES = 8
 
 History = dict[str, list[float]]
 
@@ -41,15 +45,23 @@ class TrainConfig:
     lr: float = 1e-3  # Adam's learning rate in the assignment
     batch_size: int = 256
     seed: int = 0
-    batchnorm_affine: bool = True
+    batchnorm_affine: bool = True  # False: batch norm without its learnable gamma and beta
+    batchnorm: bool = True  # False: no batch norm at all (notebook 2's experiment)
 
     def __post_init__(self) -> None:
         for name in ("num_epochs", "latent_dim", "batch_size"):
             check_int(name, getattr(self, name), 1)
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+        for name, hint in (("lr", "The assignment uses 0.001."), ("noise_factor", "Try 0.3.")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__}). {hint}")
+        if not self.lr > 0:
             raise ValueError(f"lr must be a positive number, got {self.lr!r}. The assignment uses 0.001.")
         check_noise_factor(self.noise_factor)
         check_int("seed", self.seed, 0)
+        for name in ("batchnorm_affine", "batchnorm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
 
 
 def train_epoch(
@@ -120,6 +132,7 @@ def fit(
     history: History | None = None,
     on_epoch_end: Callable[[int, History], None] | None = None,
     progress: bool = True,
+    train_eval_loader: DataLoader | None = None,
 ) -> History:
     """Train until ``num_epochs`` epochs are done and return the per-epoch losses.
 
@@ -132,9 +145,14 @@ def fit(
         on_epoch_end: called with (epochs done, history) after each epoch, for
             example to save a checkpoint.
         progress: show a tqdm progress bar over all batches.
+        train_eval_loader: training images to score like the test set after each
+            epoch (eval mode, fixed noise), as ``history["train_eval_loss"]``: the
+            training loss measured the way the test loss is.
     """
     loss_fn = loss_fn if loss_fn is not None else nn.MSELoss()
     history = {"train_loss": [], "test_loss": []} if history is None else history
+    if train_eval_loader is not None:
+        history.setdefault("train_eval_loss", [])
     start_epoch = len(history["train_loss"])
     bar = tqdm(
         total=(num_epochs - start_epoch) * len(train_loader),
@@ -151,6 +169,9 @@ def fit(
             test_loss = test_epoch(encoder, decoder, device, test_loader, loss_fn, noise_factor)
             history["train_loss"].append(train_loss)
             history["test_loss"].append(test_loss)
+            if train_eval_loader is not None:
+                train_eval = test_epoch(encoder, decoder, device, train_eval_loader, loss_fn, noise_factor)
+                history["train_eval_loss"].append(train_eval)
             bar.set_postfix(train_loss=f"{train_loss:.4f}", test_loss=f"{test_loss:.4f}")
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, history)
@@ -172,6 +193,7 @@ def checkpoint_path(folder: str | Path, config: TrainConfig, data_key: str) -> P
         f"bs{config.batch_size}",
         f"seed{config.seed}",
         "" if config.batchnorm_affine else "noaffine",
+        "" if config.batchnorm else "nobn",
         data_key,
     ]
     name = "dae_" + "_".join(p for p in parts if p)
@@ -187,13 +209,16 @@ class TrainedModel:
     history: History
     checkpoint: Path | None
     epochs_trained_now: int
+    #: Denoised versions of the first ``SNAPSHOT_IMAGES`` noisy test images after each epoch,
+    #: (epochs, SNAPSHOT_IMAGES, 1, 28, 28); the inputs are ``snapshot_inputs(data, config)``.
+    snapshots: torch.Tensor | None = None
 
 
 def build_models(config: TrainConfig, device: torch.device) -> tuple[Encoder, Decoder, torch.optim.Optimizer]:
     """Seed, build the encoder and decoder on ``device``, and one Adam optimizer over both."""
     seed_everything(config.seed)  # the initial weights depend on the seed alone
-    encoder = Encoder(config.latent_dim, config.batchnorm_affine).to(device)
-    decoder = Decoder(config.latent_dim, config.batchnorm_affine).to(device)
+    encoder = Encoder(config.latent_dim, config.batchnorm_affine, config.batchnorm).to(device)
+    decoder = Decoder(config.latent_dim, config.batchnorm_affine, config.batchnorm).to(device)
     params = [{"params": encoder.parameters()}, {"params": decoder.parameters()}]
     optimizer = torch.optim.Adam(params, lr=config.lr)
     return encoder, decoder, optimizer
@@ -213,10 +238,18 @@ def train_or_load(
     completed epoch and the next call resumes from there. ``retrain=True``
     ignores an existing checkpoint and overwrites it. ``checkpoint_dir=None``
     trains without saving.
+
+    Besides the losses, every epoch scores ``TRAIN_EVAL_SIZE`` training images the
+    way the test set is scored (``history["train_eval_loss"]``) and keeps the
+    denoised ``snapshot_inputs`` (``TrainedModel.snapshots``), so the course can
+    show how training went without training again.
     """
+    if not isinstance(retrain, bool):
+        raise ValueError(f"retrain must be True or False, got {retrain!r}.")
     encoder, decoder, optimizer = build_models(config, device)
     path = checkpoint_path(checkpoint_dir, config, data.key) if checkpoint_dir is not None else None
-    history: History = {"train_loss": [], "test_loss": []}
+    history: History = {"train_loss": [], "test_loss": [], "train_eval_loss": []}
+    snapshots: list[torch.Tensor] = []
     if path is not None and path.exists() and not retrain:
         state = ckpt.load_checkpoint(path, encoder, decoder, optimizer)
         if state["config"] != asdict(config) or state["data_key"] != data.key:
@@ -225,27 +258,41 @@ def train_or_load(
                 "delete it or pass retrain=True."
             )
         history = state["history"]
-        done = state["epoch"]
-        print(f"Loaded {path.name}: {done} of {config.num_epochs} epochs done.")
+        snapshots = list(state["snapshots"]) if state.get("snapshots") is not None else []
+        print(f"Loaded {path.name}: {state['epoch']} of {config.num_epochs} epochs done.")
     done = len(history["train_loss"])
+    probe = snapshot_inputs(data, config)
 
-    def save(epoch: int, history: History) -> None:
-        ckpt.save_checkpoint(
-            path, encoder, decoder, config=asdict(config), epoch=epoch,
-            history=history, data_key=data.key, optimizer=optimizer,
-        )
+    def end_epoch(epoch: int, history: History) -> None:
+        snapshots.append(denoise(encoder, decoder, probe, device))  # eval mode; the next epoch sets train()
+        if path is not None:
+            ckpt.save_checkpoint(
+                path, encoder, decoder, config=asdict(config), epoch=epoch, history=history,
+                data_key=data.key, optimizer=optimizer, snapshots=torch.stack(snapshots),
+            )
 
     if done < config.num_epochs:
         fit(
             encoder, decoder, device,
             data.train_loader(config.batch_size), data.test_loader(config.batch_size),
             optimizer, config.num_epochs, config.noise_factor,
-            seed=config.seed, history=history,
-            on_epoch_end=save if path is not None else None, progress=progress,
+            seed=config.seed, history=history, on_epoch_end=end_epoch, progress=progress,
+            train_eval_loader=make_loader(
+                data.train_images[:TRAIN_EVAL_SIZE], data.train_labels[:TRAIN_EVAL_SIZE], config.batch_size
+            ),
         )
     encoder.eval()
     decoder.eval()
-    return TrainedModel(encoder, decoder, history, path, config.num_epochs - done)
+    return TrainedModel(
+        encoder, decoder, history, path, config.num_epochs - done,
+        torch.stack(snapshots) if snapshots else None,
+    )
+
+
+def snapshot_inputs(data: MNISTData, config: TrainConfig) -> torch.Tensor:
+    """Return the noisy test images (``SNAPSHOT_IMAGES``, 1, 28, 28) whose denoising is kept after each epoch."""
+    generator = torch.Generator().manual_seed(TEST_NOISE_SEED)
+    return add_noise(data.test_images[:SNAPSHOT_IMAGES], config.noise_factor, generator=generator)
 
 
 def denoise(encoder: nn.Module, decoder: nn.Module, noisy: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -125,3 +125,25 @@ def test_hand_batch_norm_without_affine_has_zero_mean_unit_variance():
     y = batch_norm_2d(x)
     assert torch.allclose(y.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
     assert torch.allclose(y.var(dim=(0, 2, 3), unbiased=False), torch.ones(3), atol=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 32, 32), (2, 1, 27, 27), (2, 28, 28), (2, 3, 28, 28), (0, 1, 28, 28)])
+def test_encoder_refuses_other_image_shapes(shape):
+    """A 32x32 or 27x27 batch used to pass silently with other feature-map sizes."""
+    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
+        Encoder(4)(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (4,), (0, 4)])
+def test_decoder_refuses_other_code_shapes(shape):
+    with pytest.raises(ValueError, match=r"\(B, 4\)"):
+        Decoder(4)(torch.zeros(shape))
+
+
+def test_encode_and_decode_refuse_an_empty_batch():
+    from dae_utils.generation import decode, encode
+
+    with pytest.raises(ValueError, match="at least one"):
+        encode(Encoder(4), torch.zeros(0, 1, 28, 28), torch.device("cpu"))
+    with pytest.raises(ValueError, match="at least one"):
+        decode(Decoder(4), torch.zeros(0, 4), torch.device("cpu"))

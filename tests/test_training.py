@@ -183,3 +183,64 @@ def test_get_device_prefers_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
     assert get_device(verbose=False).type == "cuda"
+
+
+@pytest.mark.parametrize("field, value", [("noise_factor", "0.3"), ("lr", "0.001"), ("lr", True),
+                                          ("noise_factor", None), ("batchnorm", "yes"), ("batchnorm_affine", 1)])
+def test_config_of_the_wrong_type_is_refused_at_once(field, value):
+    """TrainConfig(noise_factor='0.3') used to pass and fail later inside checkpoint_path."""
+    with pytest.raises(ValueError, match=f"{field} must be"):
+        replace(CONFIG, **{field: value})
+
+
+def test_checkpoint_error_never_suggests_weights_only_false(tmp_path):
+    """A pickle that needs more than weights_only=True is refused without PyTorch's 'will likely succeed' hint."""
+    import fractions
+
+    path = tmp_path / "foreign.pt"
+    torch.save({"format_version": 2, "payload": fractions.Fraction(1, 3)}, path)  # not an allowed global
+    with pytest.raises(ckpt.CheckpointError) as caught:
+        ckpt.read_checkpoint(path)
+    message = str(caught.value)
+    assert "not a checkpoint of this course" in message and "trust" in message
+    for hint in ("weights_only=False", "likely succeed", "can still be loaded"):
+        assert hint not in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_checkpoints_follow_the_umask(tmp_path):
+    """mkstemp made checkpoints 0600, unreadable to the other users of a shared course folder."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = ckpt.save_checkpoint(tmp_path / "c.pt", Encoder(4), Decoder(4), config={"latent_dim": 4},
+                                    epoch=1, history={"train_loss": [0.1], "test_loss": [0.1]}, data_key="x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_checkpoint_of_an_older_format_says_how_to_retrain(tmp_path):
+    path = ckpt.save_checkpoint(tmp_path / "c.pt", Encoder(4), Decoder(4), config={"latent_dim": 4},
+                                epoch=1, history={"train_loss": [0.1], "test_loss": [0.1]}, data_key="x")
+    state = torch.load(path, weights_only=True)
+    torch.save({**state, "format_version": 1}, path)
+    with pytest.raises(ckpt.CheckpointError, match=r"format 1.*retrain=True"):
+        ckpt.read_checkpoint(path)
+
+
+def test_train_or_load_keeps_snapshots_and_eval_mode_training_loss(small, tmp_path):
+    from dae_utils.training import SNAPSHOT_IMAGES, denoise, snapshot_inputs
+
+    config = replace(CONFIG, num_epochs=2)
+    result = train_or_load(config, small, CPU, checkpoint_dir=tmp_path, progress=False)
+    assert result.snapshots.shape == (2, SNAPSHOT_IMAGES, 1, 28, 28)
+    # The last snapshot is what the final model makes of the same noisy images.
+    final = denoise(result.encoder, result.decoder, snapshot_inputs(small, config), CPU)
+    assert torch.allclose(result.snapshots[-1], final, atol=1e-6)
+    assert not torch.equal(result.snapshots[0], result.snapshots[1])
+    assert len(result.history["train_eval_loss"]) == 2 and all(v > 0 for v in result.history["train_eval_loss"])
+    loaded = train_or_load(config, small, CPU, checkpoint_dir=tmp_path, progress=False)
+    assert loaded.epochs_trained_now == 0 and torch.equal(loaded.snapshots, result.snapshots)
+    assert loaded.history == result.history
