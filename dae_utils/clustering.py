@@ -17,6 +17,23 @@ from tqdm.auto import tqdm
 NUM_DIGITS = 10
 
 
+def kmeans_restarts(
+    features: np.ndarray,
+    n_clusters: int = NUM_DIGITS,
+    random_states: range | list[int] = range(10),
+    n_init: int = 10,
+    progress: bool = True,
+) -> list[KMeans]:
+    """Fit ``KMeans(n_clusters, n_init)`` once per random state and return every fitted run."""
+    runs = [
+        KMeans(n_clusters=n_clusters, n_init=n_init, random_state=state).fit(features)
+        for state in tqdm(list(random_states), desc="k-means", disable=not progress)
+    ]
+    if not runs:
+        raise ValueError("random_states is empty: give at least one, e.g. range(10).")
+    return runs
+
+
 def best_kmeans(
     features: np.ndarray,
     n_clusters: int = NUM_DIGITS,
@@ -29,14 +46,7 @@ def best_kmeans(
     Inertia (the sum of squared distances to the nearest centre) is what k-means
     minimises, so it is the fair way to choose between runs: the labels are not used.
     """
-    best = None
-    for state in tqdm(list(random_states), desc="k-means", disable=not progress):
-        km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=state).fit(features)
-        if best is None or km.inertia_ < best.inertia_:
-            best = km
-    if best is None:
-        raise ValueError("random_states is empty: give at least one, e.g. range(10).")
-    return best
+    return min(kmeans_restarts(features, n_clusters, random_states, n_init, progress), key=lambda km: km.inertia_)
 
 
 def mode_mapping(clusters: np.ndarray, labels: np.ndarray, n_clusters: int = NUM_DIGITS) -> np.ndarray:

@@ -254,8 +254,9 @@ def run_course(
                 f"checkpoint, so running the rest again resumes there: --notebooks {rest} with the same -p values."
             ) from None
         except Exception as error:  # the kernel died, could not start, or the notebook could not be written
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise CourseError(
-                f"{path.name} stopped: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
+                f"{path.name} stopped: {type(error).__name__}: {first_line}"
                 f"\nIf the kernel died, the machine may have run out of memory. {kept}"
             ) from error
         seconds = time.perf_counter() - start

@@ -87,3 +87,15 @@ def interpolate(start: torch.Tensor, end: torch.Tensor, num_steps: int) -> torch
         raise ValueError(f"num_steps must be at least 2 (both ends), got {num_steps}.")
     weights = torch.linspace(0.0, 1.0, num_steps).unsqueeze(1)  # (num_steps, 1)
     return (1 - weights) * start + weights * end
+
+
+def nearest_codes(reference: torch.Tensor, queries: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Return, for each query code (M, d), the distance to and the index of its nearest code in ``reference`` (N, d).
+
+    A k-d tree (scikit-learn) makes this fast for the few dimensions of a latent code.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    index = NearestNeighbors(n_neighbors=1).fit(reference.detach().cpu().double().numpy())
+    distances, indices = index.kneighbors(queries.detach().cpu().double().numpy())
+    return distances[:, 0], indices[:, 0]

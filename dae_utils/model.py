@@ -15,6 +15,7 @@ transposed convolutions, where the encoder has one.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -194,7 +195,7 @@ def biases_before_batchnorm(module: nn.Module) -> list[tuple[str, nn.Parameter]]
         if not isinstance(layer, nn.Sequential):
             continue
         children = list(layer.named_children())
-        for (conv_name, conv), (_, nxt) in zip(children, children[1:]):
+        for (conv_name, conv), (_, nxt) in itertools.pairwise(children):
             is_conv = isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d))
             if is_conv and isinstance(nxt, nn.BatchNorm2d) and conv.bias is not None:
                 found.append((f"{name}.{conv_name}.bias" if name else f"{conv_name}.bias", conv.bias))
@@ -215,7 +216,7 @@ def conv_transpose_by_hand(
         x: (B, C_in, H, W).
         weight: (C_in, C_out, k, k), the layout of ``nn.ConvTranspose2d.weight``.
     """
-    batch, c_in, height, width = x.shape
+    batch, _, height, width = x.shape
     k = weight.shape[-1]
     full_h, full_w = (height - 1) * stride + k + output_padding, (width - 1) * stride + k + output_padding
     out = x.new_zeros(batch, weight.shape[1], full_h, full_w)

@@ -74,30 +74,69 @@ def plot_losses(history: dict[str, Sequence[float]], ax: Axes | None = None, tit
 
 
 def plot_curve(
-    x: Sequence[float], ys: dict[str, Sequence[float]], xlabel: str, ylabel: str, ax: Axes | None = None
+    x: Sequence[float],
+    ys: dict[str, Sequence[float]],
+    xlabel: str,
+    ylabel: str,
+    ax: Axes | None = None,
+    marker: str | None = "o",
+    logy: bool = False,
+    title: str | None = None,
 ) -> Figure:
-    """Plot one or more named curves over a shared x axis."""
+    """Plot one or more named curves over a shared x axis (``marker=None`` for long curves)."""
     fig, ax = _axes(ax, (6, 3.5))
     for name, y in ys.items():
-        ax.plot(x, y, marker="o", markersize=3, label=name)
+        ax.plot(x, y, marker=marker, markersize=3, linewidth=1.2 if marker else 0.9, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(True, which="both" if logy else "major", alpha=0.3)
     if len(ys) > 1:
         ax.legend()
+    if title:
+        ax.set_title(title)
     return fig
 
 
-def pixel_histograms(samples: dict[str, torch.Tensor], bins: int = 50, ax: Axes | None = None) -> Figure:
-    """Overlay histograms of the pixel values of named image batches (log counts)."""
+def pixel_histograms(
+    samples: dict[str, torch.Tensor],
+    bins: int = 50,
+    ax: Axes | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    xlabel: str = "pixel value",
+    log: bool = True,
+) -> Figure:
+    """Overlay histograms of the values of named batches over ``value_range`` (log counts by default)."""
     fig, ax = _axes(ax, (6, 3.5))
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    for name, images in samples.items():
-        ax.hist(images.detach().cpu().flatten().numpy(), bins=edges, histtype="step", linewidth=1.5, label=name)
-    ax.set_yscale("log")
-    ax.set_xlabel("pixel value")
-    ax.set_ylabel("number of pixels")
+    edges = np.linspace(*value_range, bins + 1)
+    for name, values in samples.items():
+        ax.hist(values.detach().cpu().flatten().numpy(), bins=edges, histtype="step", linewidth=1.5, label=name)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
     ax.legend()
+    return fig
+
+
+def show_matrices(matrices: dict[str, np.ndarray], fmt: str = "{:g}", size: float = 0.45) -> Figure:
+    """Show small 2-D arrays side by side with every entry written in its cell."""
+    fig, axes = plt.subplots(
+        1, len(matrices), squeeze=False,
+        figsize=(sum(m.shape[1] for m in matrices.values()) * size + len(matrices) * 0.6,
+                 max(m.shape[0] for m in matrices.values()) * size + 0.7),
+        gridspec_kw={"width_ratios": [m.shape[1] for m in matrices.values()]},
+    )
+    for ax, (title, matrix) in zip(axes[0], matrices.items(), strict=True):
+        matrix = np.asarray(matrix, dtype=float)
+        ax.imshow(matrix, cmap="coolwarm", vmin=-np.abs(matrix).max() or -1, vmax=np.abs(matrix).max() or 1)
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
     return fig
 
 
@@ -129,13 +168,20 @@ def latent_pairs(latent: np.ndarray, colors: np.ndarray, max_points: int = 3000,
 
 
 def scatter_2d(
-    points: np.ndarray, colors: np.ndarray, title: str, ax: Axes | None = None, label: str = "digit"
+    points: np.ndarray,
+    colors: np.ndarray,
+    title: str,
+    ax: Axes | None = None,
+    label: str = "digit",
+    axis_labels: tuple[str, str] = ("", ""),
 ) -> Figure:
     """Scatter 2-D points coloured by ten classes."""
     fig, ax = _axes(ax, (5, 5))
     sc = ax.scatter(points[:, 0], points[:, 1], c=colors, cmap="tab10", s=2, vmin=-0.5, vmax=9.5, rasterized=True)
     fig.colorbar(sc, ax=ax, ticks=range(10), label=label)
     ax.set_title(title)
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
     return fig
 
 

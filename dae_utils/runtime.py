@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import random
 from typing import Any
 
@@ -64,3 +66,68 @@ def record(name: str, value: Any) -> None:
         {RECORD_MIMETYPE: {name: value}, "text/plain": f"{name} = {value!r}"},
         raw=True,
     )
+
+
+def _check_number(name: str, value: object, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be greater than 0, got {value!r}.")
+    return value
+
+
+def _check_folder(name: str, value: object) -> object:
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a folder (a string) or None, got {value!r}.")
+    return value
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return value
+
+
+def _check_source(name: str, value: object) -> str:
+    from .data import SOURCES
+
+    if value not in SOURCES:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, SOURCES))}, got {value!r}.")
+    return value  # type: ignore[return-value]
+
+
+def _check_noise(name: str, value: object) -> float:
+    from .noise import check_noise_factor
+
+    return check_noise_factor(_check_number(name, value))
+
+
+#: How each notebook parameter of the course is checked: name -> function(name, value).
+PARAMETER_CHECKS = {
+    "data_source": _check_source,
+    "data_dir": _check_folder,
+    "checkpoint_dir": _check_folder,
+    "noise_factor": _check_noise,
+    "lr": lambda name, value: _check_number(name, value, positive=True),
+    "retrain": _check_bool,
+    "seed": lambda name, value: check_int(name, value, 0),
+    "interpolation_steps": lambda name, value: check_int(name, value, 2),
+    **{
+        name: lambda name, value: check_int(name, value, 1)
+        for name in ("num_epochs", "latent_dim", "batch_size", "budget_epochs", "bn_steps", "kmeans_runs",
+                     "n_init", "sample_size")
+    },
+}
+
+
+def check_parameters(**parameters: Any) -> None:
+    """Check a notebook's parameters right after its ``parameters`` cell, with a clear error for a bad one.
+
+    A value set from the command line (``-p noise_factor 0,5``) would otherwise
+    fail cells later, deep inside a plot. Call it with every parameter by name:
+    ``runtime.check_parameters(noise_factor=noise_factor, seed=seed)``.
+    """
+    for name, value in parameters.items():
+        if name not in PARAMETER_CHECKS:
+            raise ValueError(f"{name} is not a parameter of this course; known: {', '.join(sorted(PARAMETER_CHECKS))}.")
+        PARAMETER_CHECKS[name](name, value)

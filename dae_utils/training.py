@@ -298,3 +298,78 @@ def snapshot_inputs(data: MNISTData, config: TrainConfig) -> torch.Tensor:
 def denoise(encoder: nn.Module, decoder: nn.Module, noisy: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Return the denoised images (N, 1, 28, 28) for ``noisy``, in eval mode, on the CPU."""
     return decode(decoder, encode(encoder, noisy, device), device)
+
+
+@dataclass
+class StepLog:
+    """What ``train_steps`` records at every optimisation step."""
+
+    loss: list[float]  # the training loss of each batch
+    batch_mean: torch.Tensor  # (steps, C): per-channel mean of the watched layer's input, each batch
+    batch_var: torch.Tensor  # (steps, C): its biased variance
+    running_mean: torch.Tensor | None  # (steps, C): batch norm's running mean after each step; None without it
+    running_var: torch.Tensor | None  # (steps, C)
+    test_loss: float  # at the end, in eval mode, on the test set with the fixed test noise
+
+
+def train_steps(
+    config: TrainConfig, data: MNISTData, device: torch.device, num_steps: int, progress: bool = True
+) -> tuple[Encoder, Decoder, StepLog]:
+    """Train for ``num_steps`` batches and record the loss and the encoder's batch-norm statistics at each.
+
+    A short, closely watched run for experiments (notebook 2): the batches,
+    noise and initial weights follow ``config.seed`` exactly as ``fit`` does.
+    The watched layer is the encoder's batch norm after the second convolution
+    (its pass-through when ``config.batchnorm`` is off); its input statistics are
+    recorded either way.
+    """
+    check_int("num_steps", num_steps, 1)
+    encoder, decoder, optimizer = build_models(config, device)
+    norm = encoder.conv[3]  # BatchNorm2d(16), or nn.Identity without batch norm
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def watch(layer: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if layer.training:
+            x = inputs[0].detach()
+            seen.append((x.mean(dim=(0, 2, 3)).cpu(), x.var(dim=(0, 2, 3), unbiased=False).cpu()))
+
+    handle = norm.register_forward_hook(watch)
+    loss_fn = nn.MSELoss()
+    losses: list[float] = []
+    running: list[tuple[torch.Tensor, torch.Tensor]] = []
+    loader = data.train_loader(config.batch_size)
+    bar = tqdm(total=num_steps, desc="steps", unit="batch", disable=not progress)
+    try:
+        encoder.train()
+        decoder.train()
+        epoch = 0
+        while len(losses) < num_steps:
+            torch.manual_seed(config.seed + epoch)  # as in fit: the epoch's shuffle and noise follow the seed
+            for images, _ in loader:
+                clean = images.to(device)
+                loss = loss_fn(decoder(encoder(add_noise(clean, config.noise_factor))), clean)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                if isinstance(norm, nn.BatchNorm2d):
+                    running.append((norm.running_mean.detach().cpu().clone(), norm.running_var.detach().cpu().clone()))
+                bar.update(1)
+                if len(losses) == num_steps:
+                    break
+            epoch += 1
+    finally:
+        handle.remove()
+        bar.close()
+    test_loss = test_epoch(encoder, decoder, device, data.test_loader(config.batch_size), loss_fn, config.noise_factor)
+    log = StepLog(
+        loss=losses,
+        batch_mean=torch.stack([m for m, _ in seen]),
+        batch_var=torch.stack([v for _, v in seen]),
+        running_mean=torch.stack([m for m, _ in running]) if running else None,
+        running_var=torch.stack([v for _, v in running]) if running else None,
+        test_loss=test_loss,
+    )
+    encoder.eval()
+    decoder.eval()
+    return encoder, decoder, log

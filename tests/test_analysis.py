@@ -173,9 +173,10 @@ def test_latent_explorer_sliders_decode_live():
     latent = torch.randn(500, 3) * torch.tensor([1.0, 2.0, 0.5]) + torch.tensor([0.0, 1.0, -1.0])
     labels = torch.arange(500) % 10
     explorer = widgets.LatentExplorer(decoder, latent, labels, CPU, seed=0)
-    summary = generation.latent_summary(latent)
-    assert [s.min for s in explorer.sliders] == pytest.approx(summary["p01"].tolist())
-    assert [s.max for s in explorer.sliders] == pytest.approx(summary["p99"].tolist())
+    low, high = latent.min(0).values, latent.max(0).values
+    margin = widgets.SLIDER_MARGIN * (high - low)
+    assert [s.min for s in explorer.sliders] == pytest.approx((low - margin).tolist(), abs=1e-6)
+    assert [s.max for s in explorer.sliders] == pytest.approx((high + margin).tolist(), abs=1e-6)
 
     before, png = explorer.decoded.clone(), explorer.image.value
     explorer.sliders[1].value = explorer.sliders[1].max  # moving a slider re-decodes
@@ -196,8 +197,86 @@ def test_latent_explorer_digit_mean_and_random_button():
     explorer = widgets.LatentExplorer(decoder, latent, labels, CPU, seed=0)
     explorer.start.value = 3
     target = latent[labels == 3].mean(0)
-    clipped = [min(max(v, s.min), s.max) for v, s in zip(target.tolist(), explorer.sliders, strict=True)]
-    assert explorer.code.tolist() == pytest.approx(clipped, abs=0.01)
+    assert explorer.code.tolist() == pytest.approx(target.tolist(), abs=0.01)  # inside the range: not clipped
+    assert explorer.note.value == ""
     before = explorer.code.clone()
     explorer.random.click()
     assert not torch.equal(explorer.code, before)
+
+
+def test_latent_explorer_says_when_it_clips_and_ignores_nan():
+    """A NaN used to break the explorer for good; a far sample used to be clipped without a word."""
+    torch.manual_seed(0)
+    decoder = Decoder(2).eval()
+    latent = torch.randn(400, 2)
+    explorer = widgets.LatentExplorer(decoder, latent, torch.arange(400) % 10, CPU, seed=0)
+    explorer.set_code(torch.tensor([50.0, 0.5]))
+    assert explorer.code[0].item() == pytest.approx(explorer.sliders[0].max, abs=1e-6)
+    assert "z0 = 50.00 clipped to" in explorer.note.value
+    before = explorer.code.clone()
+    explorer.set_code(torch.tensor([float("nan"), 0.25]))
+    assert explorer.code[0] == before[0] and explorer.code[1].item() == pytest.approx(0.25, abs=0.01)
+    assert "z0 = nan ignored" in explorer.note.value
+    explorer.sliders[1].value = float("nan")  # what typing "nan" into the slider's box does
+    assert torch.isfinite(explorer.code).all() and torch.isfinite(explorer.decoded).all()
+    explorer.sliders[1].value = 0.0  # and it keeps working
+    with torch.no_grad():
+        assert torch.allclose(explorer.decoded, decoder(explorer.code.unsqueeze(0))[0])
+
+
+def test_latent_explorer_walk_nearest_image_and_map_marker():
+    torch.manual_seed(0)
+    decoder = Decoder(3).eval()
+    latent = torch.randn(300, 3)
+    labels = torch.arange(300) % 10
+    images = torch.rand(300, 1, 28, 28)
+    explorer = widgets.LatentExplorer(decoder, latent, labels, CPU, images=images, seed=0)
+    means = generation.class_means(latent, labels)
+    explorer.walk_from.value, explorer.walk_to.value = 2, 5
+    explorer.walk.value = 0.5
+    assert explorer.code.tolist() == pytest.approx(((means[2] + means[5]) / 2).tolist(), abs=0.01)
+    distances = torch.cdist(explorer.code.unsqueeze(0).double(), latent.double())[0]
+    assert explorer.nearest_index == int(distances.argmin())
+    assert explorer.nearest_distance == pytest.approx(float(distances.min()), abs=1e-6)
+    marker_x, marker_y = explorer._marker.get_data()
+    assert [marker_x[0], marker_y[0]] == pytest.approx(explorer._pca.transform(explorer.code.double()[None].numpy())[0])
+
+
+def test_noise_explorer_ignores_nan_and_keeps_working(digits):
+    images, labels = digits
+    explorer = widgets.NoiseExplorer(images, labels, noise_factor=0.3, seed=5)
+    explorer.noise_factor.value = float("nan")
+    assert explorer.noise_factor.value == pytest.approx(0.3)
+    explorer.noise_factor.value = 0.6
+    assert torch.equal(explorer.noisy, add_noise(images[0], 0.6, generator=torch.Generator().manual_seed(5)))
+
+
+def test_explorers_carry_a_picture_for_viewers_without_a_kernel(digits):
+    """GitHub and nbviewer cannot run widgets; they show the PNG that rides along in the display data."""
+    import base64
+
+    images, labels = digits
+    explorer = widgets.NoiseExplorer(images, labels, seed=0)
+    bundle = explorer._repr_mimebundle_()
+    assert base64.b64decode(bundle["image/png"]) == explorer.image.value
+    assert bundle["image/png"] and "text/plain" in bundle
+    latent_explorer = widgets.LatentExplorer(Decoder(2).eval(), torch.randn(100, 2), torch.arange(100) % 10, CPU)
+    assert base64.b64decode(latent_explorer._repr_mimebundle_()["image/png"]) == latent_explorer.image.value
+
+
+def test_nearest_codes_match_brute_force():
+    torch.manual_seed(0)
+    reference, queries = torch.randn(500, 4), torch.randn(20, 4)
+    distances, indices = generation.nearest_codes(reference, queries)
+    brute = torch.cdist(queries.double(), reference.double())
+    assert indices.tolist() == brute.argmin(dim=1).tolist()
+    assert distances == pytest.approx(brute.min(dim=1).values.numpy())
+
+
+def test_kmeans_restarts_returns_every_run_and_best_is_their_minimum():
+    rng = np.random.default_rng(0)
+    points = np.concatenate([rng.normal(c, 0.3, (50, 2)) for c in [(0, 0), (3, 0), (0, 3), (3, 3)]])
+    runs = clustering.kmeans_restarts(points, n_clusters=4, random_states=[0, 1, 2], n_init=1, progress=False)
+    assert len(runs) == 3 and {km.random_state for km in runs} == {0, 1, 2}
+    best = clustering.best_kmeans(points, n_clusters=4, random_states=[0, 1, 2], n_init=1, progress=False)
+    assert best.inertia_ == pytest.approx(min(km.inertia_ for km in runs))

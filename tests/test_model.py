@@ -147,3 +147,47 @@ def test_encode_and_decode_refuse_an_empty_batch():
         encode(Encoder(4), torch.zeros(0, 1, 28, 28), torch.device("cpu"))
     with pytest.raises(ValueError, match="at least one"):
         decode(Decoder(4), torch.zeros(0, 4), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("stride, padding, output_padding, size",
+                         [(2, 0, 0, 3), (2, 1, 1, 7), (1, 1, 0, 4), (3, 0, 2, 2)])
+def test_transposed_convolution_by_hand_equals_pytorch(stride, padding, output_padding, size):
+    from dae_utils.model import conv_transpose_by_hand
+
+    torch.manual_seed(0)
+    layer = torch.nn.ConvTranspose2d(3, 2, 3, stride=stride, padding=padding, output_padding=output_padding,
+                                     bias=False)
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        expected = layer(x)
+    by_hand = conv_transpose_by_hand(x, layer.weight.detach(), stride, padding, output_padding)
+    assert by_hand.shape == expected.shape
+    assert torch.allclose(by_hand, expected, atol=1e-5)
+
+
+def test_transposed_convolution_is_the_transpose_of_the_convolution_matrix():
+    """Build the convolution as a matrix C; the transposed convolution is exactly C^T."""
+    torch.manual_seed(0)
+    weight = torch.randn(1, 1, 3, 3)
+    size_in = 7  # convolution 7 -> 3, so its transpose maps 3 -> 7
+    basis = torch.eye(size_in * size_in).view(-1, 1, size_in, size_in)
+    matrix = torch.nn.functional.conv2d(basis, weight, stride=2).flatten(1).T  # (9, 49): C x = conv(x)
+    y = torch.randn(1, 1, 3, 3)
+    transposed = torch.nn.functional.conv_transpose2d(y, weight, stride=2)
+    assert torch.allclose(transposed.flatten(), matrix.T @ y.flatten(), atol=1e-5)
+
+
+def test_biases_before_batchnorm_get_zero_gradient():
+    from dae_utils.model import biases_before_batchnorm
+
+    torch.manual_seed(0)
+    encoder, decoder = Encoder(4), Decoder(4)
+    found = biases_before_batchnorm(encoder) + biases_before_batchnorm(decoder)
+    assert [name for name, _ in found] == ["conv.2.bias", "deconv.0.bias", "deconv.3.bias"]
+    assert sum(p.numel() for _, p in found) == 16 + 16 + 8
+    images = torch.rand(32, 1, 28, 28)
+    torch.nn.functional.mse_loss(decoder(encoder(images)), images).backward()
+    for _, bias in found:
+        assert bias.grad.abs().max() < 1e-6
+    assert encoder.conv[0].bias.grad.abs().max() > 1e-4  # an ordinary bias does learn
+    assert biases_before_batchnorm(Encoder(4, batchnorm=False)) == []

@@ -55,3 +55,23 @@ def test_psnr_matches_hand_computation():
     estimate = torch.tensor([[[[0.1, 0.1], [0.1, 0.1]]]])
     assert psnr(estimate, target) == pytest.approx(10 * math.log10(1 / 0.01))
     assert psnr(target, target) == math.inf
+
+
+@pytest.mark.parametrize("x", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("factor", [0.1, 0.3, 0.8])
+def test_expected_clamped_matches_a_monte_carlo_estimate(x, factor):
+    from dae_utils.noise import expected_clamped
+
+    draws = add_noise(torch.full((2_000_000,), x), factor, generator=torch.Generator().manual_seed(0))
+    assert expected_clamped(x, factor) == pytest.approx(draws.double().mean().item(), abs=1e-3)
+
+
+def test_clamp_bias_of_black_and_white_pixels_is_f_over_sqrt_2pi():
+    import math
+
+    from dae_utils.noise import expected_clamped
+
+    bias = 0.3 / math.sqrt(2 * math.pi)
+    assert expected_clamped(0.0, 0.3) == pytest.approx(bias, abs=1e-4)  # the clamp at 1, 3.3 sigma away, adds 3e-5
+    assert 1.0 - expected_clamped(1.0, 0.3) == pytest.approx(bias, abs=1e-4)
+    assert expected_clamped(0.5, 0.0) == 0.5

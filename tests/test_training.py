@@ -244,3 +244,35 @@ def test_train_or_load_keeps_snapshots_and_eval_mode_training_loss(small, tmp_pa
     loaded = train_or_load(config, small, CPU, checkpoint_dir=tmp_path, progress=False)
     assert loaded.epochs_trained_now == 0 and torch.equal(loaded.snapshots, result.snapshots)
     assert loaded.history == result.history
+
+
+def test_train_steps_records_losses_and_batchnorm_statistics(small):
+    from dae_utils.training import train_steps
+
+    config = replace(CONFIG, batch_size=64)
+    encoder, _, log = train_steps(config, small, CPU, num_steps=12, progress=False)
+    assert len(log.loss) == 12 and log.batch_mean.shape == log.running_mean.shape == (12, 16)
+    # The running estimates follow the update rule with momentum 0.1, from mean 0 and variance 1.
+    momentum, expected = 0.1, torch.zeros(16)
+    for step in range(12):
+        expected = (1 - momentum) * expected + momentum * log.batch_mean[step]
+    assert torch.allclose(log.running_mean[-1], expected, atol=1e-5)
+    assert torch.allclose(encoder.conv[3].running_mean, log.running_mean[-1])
+    assert 0 < log.test_loss < 0.3
+    # Without batch norm the same input statistics are recorded, and there are no running ones.
+    _, _, plain = train_steps(replace(config, batchnorm=False), small, CPU, num_steps=3, progress=False)
+    assert plain.running_mean is None and plain.batch_mean.shape == (3, 16)
+
+
+def test_check_parameters_gives_the_clear_error_early():
+    from dae_utils.runtime import check_parameters
+
+    check_parameters(noise_factor=0.3, seed=0, data_source="auto", data_dir=None, retrain=False, lr=1e-3)
+    for name, bad, words in [("noise_factor", "0,5", "finite number"), ("noise_factor", -1.0, ">= 0"),
+                             ("seed", 1.5, "integer"), ("data_source", "kaggle", "one of"),
+                             ("retrain", "false", "True or False"), ("lr", 0, "greater than 0"),
+                             ("num_epochs", 0, "positive integer"), ("data_dir", 3, "folder")]:
+        with pytest.raises(ValueError, match=words):
+            check_parameters(**{name: bad})
+    with pytest.raises(ValueError, match="not a parameter"):
+        check_parameters(nosie_factor=0.3)
