@@ -236,23 +236,26 @@ def run_course(
         print(f"[{number}/{len(notebooks)}] {path.name} {shown}".rstrip(), flush=True)
         start = time.perf_counter()
         kept = f"Notebooks done before it, and summary.json, are in {output_dir}."
+        rest = " ".join(p.name[:2] for p in notebooks[number - 1 :])
+        interrupted = (
+            f"Interrupted during {path.name}. {kept} Training keeps its last completed epoch in its "
+            f"checkpoint, so running the rest again resumes there: --notebooks {rest} with the same -p values."
+        )
         try:
             papermill.execute_notebook(
                 str(path), str(out_path), parameters=own, cwd=str(path.parent),
                 kernel_name=kernel_name, progress_bar=False, config=ipc,
             )
         except PapermillExecutionError as error:
+            if error.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel before the runner
+                raise CourseError(interrupted) from None
             raise CourseError(
                 f"{path.name} failed in cell {error.cell_index} (execution count {error.exec_count}): "
                 f"{error.ename}: {error.evalue}\n"
                 f"The executed copy, with the error in place, is {out_path}. {kept}"
             ) from error
         except KeyboardInterrupt:
-            rest = " ".join(p.name[:2] for p in notebooks[number - 1 :])
-            raise CourseError(
-                f"Interrupted during {path.name}. {kept} Training keeps its last completed epoch in its "
-                f"checkpoint, so running the rest again resumes there: --notebooks {rest} with the same -p values."
-            ) from None
+            raise CourseError(interrupted) from None
         except Exception as error:  # the kernel died, could not start, or the notebook could not be written
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise CourseError(

@@ -26,10 +26,11 @@ def show_images(
     title: str | None = None,
     ax: Axes | None = None,
     padding: int = 2,
+    scale: float = 0.8,
 ) -> Figure:
-    """Show a batch of images (N, 1, 28, 28) in [0, 1] as one grid, ``nrow`` per row."""
+    """Show a batch of images (N, 1, 28, 28) in [0, 1] as one grid, ``nrow`` per row, ``scale`` inches each."""
     grid = make_grid(images.detach().cpu().float(), nrow=nrow, padding=padding, pad_value=1.0)  # (3, H, W)
-    fig, ax = _axes(ax, (nrow * 0.8, (len(images) + nrow - 1) // nrow * 0.8))
+    fig, ax = _axes(ax, (nrow * scale, (len(images) + nrow - 1) // nrow * scale))
     ax.imshow(grid[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:

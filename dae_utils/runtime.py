@@ -109,13 +109,14 @@ PARAMETER_CHECKS = {
     "checkpoint_dir": _check_folder,
     "noise_factor": _check_noise,
     "lr": lambda name, value: _check_number(name, value, positive=True),
+    "large_lr": lambda name, value: _check_number(name, value, positive=True),
     "retrain": _check_bool,
     "seed": lambda name, value: check_int(name, value, 0),
     "interpolation_steps": lambda name, value: check_int(name, value, 2),
     **{
         name: lambda name, value: check_int(name, value, 1)
         for name in ("num_epochs", "latent_dim", "batch_size", "budget_epochs", "bn_steps", "kmeans_runs",
-                     "n_init", "sample_size")
+                     "n_init")
     },
 }
 

@@ -242,3 +242,34 @@ def test_ctrl_c_ends_the_run_with_a_message_saying_how_to_resume(tmp_path, capsy
     err = capsys.readouterr().err
     assert "Interrupted during 02_b.ipynb" in err and "--notebooks 02 03 with the same -p values" in err
     assert list(json.loads((out / "summary.json").read_text())) == ["01_a.ipynb"]
+
+
+def test_every_notebook_checks_all_its_parameters_in_the_first_cell_after_them():
+    """A bad -p value must get the package's clear error at once, not deep inside a plot."""
+    for path in course.find_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+        first = next(c for c in nb.cells[index + 1 :] if c.cell_type == "code")
+        calls = [node for node in ast.walk(ast.parse(first.source)) if isinstance(node, ast.Call)
+                 and isinstance(node.func, ast.Attribute) and node.func.attr == "check_parameters"]
+        assert len(calls) == 1, f"{path.name}: the first cell after the parameters must call check_parameters"
+        checked = {keyword.arg for keyword in calls[0].keywords}
+        assert checked == set(course.notebook_parameters(path)), path.name
+        assert first.source.index("check_parameters") < min(
+            (first.source.index(s) for s in ("seed_everything", "load_mnist") if s in first.source), default=10**9)
+
+
+def test_a_bad_parameter_fails_in_the_first_cell_with_the_clear_error(tmp_path):
+    """-p noise_factor 0,5 used to fail deep inside a plotting cell of notebook 1."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    path = course.find_notebooks(selection=["01"])[0]
+    with pytest.raises(PapermillExecutionError) as caught:
+        papermill.execute_notebook(str(path), str(tmp_path / "out.ipynb"), parameters={"noise_factor": "0,5"},
+                                   cwd=str(path.parent), progress_bar=False)
+    assert caught.value.ename == "ValueError" and "noise_factor must be a finite number" in caught.value.evalue
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    failed = next(i for i, c in enumerate(executed.cells) if any(o.get("output_type") == "error"
+                                                                for o in c.get("outputs", [])))
+    assert "check_parameters" in executed.cells[failed].source
