@@ -1,6 +1,7 @@
 # Two commands do all of the set-up:
 #   make course   creates .venv if needed, installs everything, runs every notebook headless
 #   make test     creates .venv if needed, installs everything, runs the whole test suite
+#   make student  writes the student edition (solutions replaced by stubs) into student/ (or DIR=...)
 # Options: make course ARGS="--notebooks 01 03 -p num_epochs 5"   PYTHON=python3.12
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup course test lab benchmark clean
+.PHONY: setup course test lab benchmark student clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +28,11 @@ test: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
+student: $(STAMP)
+	$(BIN)/python -m dae_utils.course student --output-dir $(or $(DIR),student)
+
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/bench_training.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) runs checkpoints .pytest_cache *.egg-info
+	rm -rf $(VENV) runs checkpoints student .pytest_cache *.egg-info

@@ -11,11 +11,14 @@ what is library code and what is the lesson. Each module does one job:
 - ``batchnorm``: batch normalisation written out by hand
 - ``training``: the train and test functions, ``fit`` and resuming
 - ``checkpoint``: self-describing checkpoints, written atomically
+- ``baselines``: the median filter and Gaussian blur the denoiser is measured against
 - ``generation``: latent statistics, sampling and interpolation
 - ``clustering``: k-means on latent codes, cluster-to-digit mappings, metrics
 - ``plotting``: figures (compute first, then plot)
 - ``widgets``: the live noise and latent explorers
-- ``course``: the headless course runner (``python -m dae_utils.course run``)
+- ``exercises``: checks that tell a student whether an exercise's answer is right
+- ``course``: the headless course runner (``python -m dae_utils.course run``) and the
+  student edition (``python -m dae_utils.course student``)
 """
 
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@
     python -m dae_utils.course run --notebooks 01 03    # a subset, by number or name
     python -m dae_utils.course run -p num_epochs 5 -p noise_factor 0.5
     python -m dae_utils.course list                     # notebooks and their parameters
+    python -m dae_utils.course student --output-dir DIR # the student edition, solutions removed
 
 Executed copies go to a new run folder (``runs/<date-time>`` by default; a run
 started in the same second gets ``runs/<date-time>-2``). The key figures in the
@@ -269,6 +270,48 @@ def run_course(
     return summary
 
 
+#: What a solution region in the instructor's notebooks starts with (nbgrader's marker).
+SOLUTION_MARKER = "### BEGIN SOLUTION"
+
+
+def exercise_cells(nb: nbformat.NotebookNode) -> list[int]:
+    """Return the indices of a notebook's exercise cells: nbgrader solution or grade cells."""
+    return [i for i, cell in enumerate(nb.cells)
+            if cell.metadata.get("nbgrader", {}).get("solution") or cell.metadata.get("nbgrader", {}).get("grade")]
+
+
+def make_student_edition(notebooks: list[Path], output_dir: Path) -> list[Path]:
+    """Write the student edition of ``notebooks`` into ``output_dir``, which must be new or empty.
+
+    nbgrader's ``ClearSolutions`` replaces every region between ``### BEGIN SOLUTION``
+    and ``### END SOLUTION`` by ``raise NotImplementedError()`` (the comment above
+    each region says what to write), and the outputs of the exercise cells are
+    cleared, so neither code nor printed results give an answer away. Everything
+    else, committed outputs included, stays as it is.
+    """
+    from nbgrader.preprocessors import ClearSolutions
+
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
+        raise CourseError(f"{output_dir} is not an empty folder; choose a new --output-dir for the student edition.")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CourseError(f"Cannot create {output_dir}: {error.strerror or error}.") from None
+    written = []
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        nb, _ = ClearSolutions(enforce_metadata=False).preprocess(nb, {})
+        for index in exercise_cells(nb):
+            nb.cells[index].outputs = []
+            nb.cells[index].execution_count = None
+        leftover = [i for i, cell in enumerate(nb.cells) if "END SOLUTION" in cell.source]
+        if leftover:
+            raise CourseError(f"{path.name}: cells {leftover} still hold a solution marker; check their pairing.")
+        nbformat.write(nb, output_dir / path.name)
+        written.append(output_dir / path.name)
+    return written
+
+
 def format_summary(summary: dict[str, dict[str, Any]]) -> str:
     """Return the run's key figures as aligned text, one block per notebook."""
     lines = ["Summary"]
@@ -292,7 +335,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="set a notebook parameter, e.g. -p num_epochs 5 (repeatable)")
     run.add_argument("--kernel", help="Jupyter kernel name (default: the notebooks' own)")
     listing = commands.add_parser("list", help="list the notebooks and their parameters")
-    for command in (run, listing):
+    student = commands.add_parser("student", help="write the student edition: solutions replaced by stubs")
+    student.add_argument("--output-dir", type=Path, required=True, help="folder for the student edition (new or empty)")
+    student.add_argument("--notebooks", nargs="+", metavar="NB", help="numbers or names (default: all)")
+    for command in (run, listing, student):
         command.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR,
                              help="folder of numbered notebooks (default: the course's)")
     args = parser.parse_args(argv)
@@ -306,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(path.name)
                 for name, default in notebook_parameters(path).items():
                     print(f"    {name} = {default}")
+            return 0
+        if args.command == "student":
+            for path in make_student_edition(find_notebooks(args.notebook_dir, args.notebooks), args.output_dir):
+                print(f"wrote {path}")
+            print(f"The student edition is in {args.output_dir}: open it with jupyter lab {args.output_dir}")
             return 0
         notebooks = find_notebooks(args.notebook_dir, args.notebooks)
         parameters = dict(args.parameter)

@@ -273,3 +273,81 @@ def test_a_bad_parameter_fails_in_the_first_cell_with_the_clear_error(tmp_path):
     failed = next(i for i, c in enumerate(executed.cells) if any(o.get("output_type") == "error"
                                                                 for o in c.get("outputs", [])))
     assert "check_parameters" in executed.cells[failed].source
+
+
+def _solution_lines(source: str) -> list[str]:
+    """Return the stripped, non-empty lines between BEGIN SOLUTION and END SOLUTION markers."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if "BEGIN SOLUTION" in line:
+            inside = True
+        elif "END SOLUTION" in line:
+            inside = False
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
+
+
+def test_every_notebook_has_checked_exercises_with_nbgrader_metadata():
+    for path in course.find_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        solutions = [c for c in nb.cells if course.SOLUTION_MARKER in c.source]
+        assert solutions, f"{path.name} has no write-it-yourself exercise"
+        for cell in solutions:
+            assert cell.metadata["nbgrader"]["solution"] is True and _solution_lines(cell.source)
+            following = nb.cells[nb.cells.index(cell) + 1]
+            assert following.metadata["nbgrader"]["grade"] is True and "exercises.check_" in following.source
+        grade_ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
+        assert len(grade_ids) == len(set(grade_ids)), path.name
+
+
+def test_student_edition_holds_no_solution_code(tmp_path, capsys):
+    out = tmp_path / "student"
+    assert course.main(["student", "--output-dir", str(out)]) == 0
+    assert "The student edition is in" in capsys.readouterr().out
+    for path in course.find_notebooks():
+        teacher = nbformat.read(path, as_version=4)
+        student = nbformat.read(out / path.name, as_version=4)
+        assert len(student.cells) == len(teacher.cells)
+        assert not any("SOLUTION" in c.source for c in student.cells)
+        # The lesson itself may show the mechanism (section 1.2 writes add_noise out); what must go
+        # is every line of the solutions from the exercise cells.
+        exercise_code = "\n".join(student.cells[i].source for i in course.exercise_cells(student))
+        for cell in teacher.cells:
+            for line in _solution_lines(cell.source):
+                assert line not in exercise_code, f"{path.name}: {line!r} survived"
+        for index in course.exercise_cells(student):
+            assert student.cells[index].outputs == [], path.name
+            if "nbgrader" in student.cells[index].metadata and student.cells[index].metadata["nbgrader"]["solution"]:
+                assert "raise NotImplementedError()" in student.cells[index].source
+                assert "# Write:" in student.cells[index].source  # the comment that says what to write stays
+        # Everything outside the exercises is unchanged, outputs included.
+        others = [i for i in range(len(teacher.cells)) if i not in course.exercise_cells(teacher)]
+        assert all(student.cells[i] == teacher.cells[i] for i in others), path.name
+    assert course.main(["student", "--output-dir", str(out)]) == 1  # never overwrites an edition
+    assert "not an empty folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_student_edition_fails_only_in_exercise_cells_with_not_implemented(tmp_path):
+    """Run headless, every cell but the exercises runs; the exercises stop at their stubs."""
+    from nbclient import NotebookClient
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    out = tmp_path / "student"
+    course.make_student_edition(course.find_notebooks(), out)
+    quick = {"num_epochs": 1, "budget_epochs": 1, "bn_steps": 5, "kmeans_runs": 1, "n_init": 1,
+             "checkpoint_dir": str(tmp_path / "ckpt")}
+    for path in sorted(out.glob("*.ipynb")):
+        nb = load_notebook_node(str(path))  # papermill's reader: gives every cell the tags it expects
+        declared = course.notebook_parameters(course.NOTEBOOK_DIR / path.name)
+        nb = parameterize_notebook(nb, {k: v for k, v in quick.items() if k in declared})
+        NotebookClient(nb, allow_errors=True, timeout=600, resources={"metadata": {"path": str(course.NOTEBOOK_DIR)}},
+                       kernel_name="python3").execute()
+        failed = {i: o for i, c in enumerate(nb.cells) for o in c.get("outputs", []) if o.output_type == "error"}
+        exercise = set(course.exercise_cells(nb))
+        assert failed, f"{path.name}: the stubs should stop the exercises"
+        for index, error in failed.items():
+            assert index in exercise, f"{path.name}: cell {index} failed outside the exercises: {error.ename}"
+            assert error.ename == "NotImplementedError", f"{path.name}: cell {index}: {error.ename}: {error.evalue}"
