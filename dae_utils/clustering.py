@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import mode
@@ -47,6 +49,40 @@ def best_kmeans(
     minimises, so it is the fair way to choose between runs: the labels are not used.
     """
     return min(kmeans_restarts(features, n_clusters, random_states, n_init, progress), key=lambda km: km.inertia_)
+
+
+def gaussian_mixture(
+    features: np.ndarray, n_clusters: int = NUM_DIGITS, random_state: int = 0, n_init: int = 1
+) -> np.ndarray:
+    """Fit a Gaussian mixture with full covariance matrices and return each point's most likely component.
+
+    Unlike k-means, each cluster gets its own covariance: clusters may be elongated,
+    tilted and of different sizes.
+    """
+    from sklearn.mixture import GaussianMixture
+
+    model = GaussianMixture(n_clusters, covariance_type="full", random_state=random_state, n_init=n_init)
+    return model.fit(features).predict(features)
+
+
+def umap_embedding(
+    features: np.ndarray, n_components: int = 2, n_neighbors: int = 15, min_dist: float = 0.0, random_state: int = 0
+) -> np.ndarray:
+    """Embed ``features`` with UMAP (umap-learn) into ``n_components`` dimensions, seeded.
+
+    UMAP builds a graph of each point's nearest neighbours and lays it out so that
+    neighbours stay together: a digit whose codes form a curved arm becomes one
+    compact blob. ``min_dist=0`` packs clusters tightly, as the N2D method does.
+    The result depends on ``random_state``; with it set, UMAP runs on one thread.
+    The first call in a process compiles UMAP's code (about half a minute).
+    """
+    import umap
+
+    reducer = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist,
+                        random_state=random_state)
+    with warnings.catch_warnings():  # the single thread is the price of the seed, chosen on purpose
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+        return reducer.fit_transform(features)
 
 
 def mode_mapping(clusters: np.ndarray, labels: np.ndarray, n_clusters: int = NUM_DIGITS) -> np.ndarray:

@@ -244,3 +244,26 @@ def check_mode_mapping(mode_mapping_mine: Callable[..., tuple[np.ndarray, float]
     if math.isclose(float(accuracy), float(np.mean(clusters == labels)), abs_tol=1e-9):
         raise NotYet("The accuracy compares cluster numbers with labels. Compare mapping[clusters] with labels.")
     raise NotYet("The mapping is right; the accuracy is the share of images whose mapped cluster equals their label.")
+
+
+def check_hungarian_accuracy(hungarian_mine: Callable[..., float]) -> None:
+    """Check ``hungarian_mine(clusters, labels)``: the best one-to-one cluster-to-digit accuracy."""
+    from .clustering import hungarian_mapping
+
+    rng = np.random.default_rng(CHECK_SEED)
+    labels = rng.integers(0, 10, 600)
+    clusters = (labels * 7 + 3) % 10
+    noisy = rng.random(600) < 0.35
+    clusters[noisy] = rng.integers(0, 10, int(noisy.sum()))
+    clusters[labels == 4] = clusters[labels == 9][0]  # two digits share a cluster: one of them must lose
+    expected = float(np.mean(hungarian_mapping(clusters, labels)[clusters] == labels))
+    answer = float(hungarian_mine(clusters, labels))
+    if math.isclose(answer, expected, abs_tol=1e-9):
+        _passed(f"the one-to-one accuracy is {expected:.1%} on the check's clusters.")
+        return
+    mapping = mode_mapping(clusters, labels)
+    if math.isclose(answer, float(np.mean(mapping[clusters] == labels)), abs_tol=1e-9):
+        raise NotYet("That is the mode mapping, where two clusters may claim one digit. Each digit may be "
+                     "used once: solve the assignment problem with scipy.optimize.linear_sum_assignment.")
+    raise NotYet("Build the counts[digit, cluster] table, find the one-to-one assignment that maximises the "
+                 "matched counts (linear_sum_assignment(counts, maximize=True)), and divide by the number of images.")

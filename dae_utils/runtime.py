@@ -113,10 +113,11 @@ PARAMETER_CHECKS = {
     "retrain": _check_bool,
     "seed": lambda name, value: check_int(name, value, 0),
     "interpolation_steps": lambda name, value: check_int(name, value, 2),
+    "max_latent_dim": lambda name, value: check_int(name, value, 2),
     **{
         name: lambda name, value: check_int(name, value, 1)
         for name in ("num_epochs", "latent_dim", "batch_size", "budget_epochs", "bn_steps", "kmeans_runs",
-                     "n_init")
+                     "n_init", "sweep_epochs", "seeds_compared", "umap_points")
     },
 }
 

@@ -300,6 +300,22 @@ def denoise(encoder: nn.Module, decoder: nn.Module, noisy: torch.Tensor, device:
     return decode(decoder, encode(encoder, noisy, device), device)
 
 
+def denoising_scores(
+    encoder: nn.Module, decoder: nn.Module, clean: torch.Tensor, noisy: torch.Tensor, device: torch.device
+) -> dict[str, float]:
+    """Return the MSE per pixel of denoising ``noisy`` and of passing ``clean`` through the bottleneck.
+
+    ``denoised_mse`` scores the model on noisy inputs; ``bottleneck_mse`` on clean
+    ones, which is what the code's size alone costs.
+    """
+    denoised = denoise(encoder, decoder, noisy, device)
+    through = denoise(encoder, decoder, clean, device)
+    return {
+        "denoised_mse": torch.mean((denoised - clean) ** 2).item(),
+        "bottleneck_mse": torch.mean((through - clean) ** 2).item(),
+    }
+
+
 @dataclass
 class StepLog:
     """What ``train_steps`` records at every optimisation step."""

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
+from sklearn.cluster import KMeans
 
 from dae_utils import clustering, generation, plotting, widgets
 from dae_utils.model import Decoder, Encoder
@@ -280,3 +281,39 @@ def test_kmeans_restarts_returns_every_run_and_best_is_their_minimum():
     assert len(runs) == 3 and {km.random_state for km in runs} == {0, 1, 2}
     best = clustering.best_kmeans(points, n_clusters=4, random_states=[0, 1, 2], n_init=1, progress=False)
     assert best.inertia_ == pytest.approx(min(km.inertia_ for km in runs))
+
+
+def _blobs(seed=0, per=60):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 8, (10, 5))
+    points = np.concatenate([rng.normal(c, 0.5, (per, 5)) for c in centres])
+    return points, np.repeat(np.arange(10), per)
+
+
+def test_gaussian_mixture_recovers_separated_clusters():
+    points, labels = _blobs()
+    found = clustering.gaussian_mixture(points, random_state=0, n_init=3)
+    assert clustering.cluster_scores(found, labels)["accuracy_hungarian"] == 1.0
+
+
+def test_umap_embedding_keeps_separated_clusters_apart():
+    points, labels = _blobs(per=40)
+    embedding = clustering.umap_embedding(points, random_state=0)
+    assert embedding.shape == (400, 2)
+    found = KMeans(10, n_init=10, random_state=0).fit_predict(embedding)
+    assert clustering.cluster_scores(found, labels)["accuracy_hungarian"] == 1.0
+    # Seeded, it repeats exactly.
+    assert np.array_equal(embedding, clustering.umap_embedding(points, random_state=0))
+
+
+def test_denoising_scores_by_hand():
+    from dae_utils.training import denoise, denoising_scores
+
+    torch.manual_seed(0)
+    encoder, decoder = Encoder(4), Decoder(4)
+    clean = torch.rand(20, 1, 28, 28)
+    noisy = (clean + 0.3 * torch.randn_like(clean)).clamp(0, 1)
+    scores = denoising_scores(encoder, decoder, clean, noisy, CPU)
+    for key, inputs in (("denoised_mse", noisy), ("bottleneck_mse", clean)):
+        by_hand = torch.mean((denoise(encoder, decoder, inputs, CPU) - clean) ** 2).item()
+        assert scores[key] == pytest.approx(by_hand)

@@ -26,7 +26,7 @@ def write_notebook(path: Path, sources: list[str], parameters: str = "value = 1"
 
 def test_find_notebooks_in_course_order_and_by_selection():
     names = [p.name for p in course.find_notebooks()]
-    assert names == sorted(names) and names[0].startswith("01_") and len(names) == 5
+    assert names == sorted(names) and names[0].startswith("01_") and len(names) == 6
     assert [p.name[:2] for p in course.find_notebooks(selection=["3", "01", "03"])] == ["01", "03"]
     with pytest.raises(course.CourseError, match="matches 0 notebooks; choose from"):
         course.find_notebooks(selection=["07"])
@@ -338,6 +338,7 @@ def test_student_edition_fails_only_in_exercise_cells_with_not_implemented(tmp_p
     out = tmp_path / "student"
     course.make_student_edition(course.find_notebooks(), out)
     quick = {"num_epochs": 1, "budget_epochs": 1, "bn_steps": 5, "kmeans_runs": 1, "n_init": 1,
+             "sweep_epochs": 1, "seeds_compared": 1, "max_latent_dim": 4, "umap_points": 500,
              "checkpoint_dir": str(tmp_path / "ckpt")}
     for path in sorted(out.glob("*.ipynb")):
         nb = load_notebook_node(str(path))  # papermill's reader: gives every cell the tags it expects

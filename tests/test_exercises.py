@@ -145,3 +145,22 @@ def test_decode_check_leaves_the_model_unchanged():
         exercises.check_decode_grid(train_mode, decoder, CPU)
     assert not decoder.training
     assert all(torch.equal(before[k], v) for k, v in decoder.state_dict().items())
+
+
+def test_hungarian_accuracy(capsys):
+    from scipy.optimize import linear_sum_assignment
+
+    def right(clusters, labels):
+        counts = np.zeros((10, 10), dtype=np.int64)
+        np.add.at(counts, (labels, clusters), 1)
+        digits, chosen = linear_sum_assignment(counts, maximize=True)
+        return counts[digits, chosen].sum() / len(labels)
+
+    def mode_instead(clusters, labels):
+        mapping = mode_mapping(clusters, labels)
+        return float(np.mean(mapping[clusters] == labels))
+
+    exercises.check_hungarian_accuracy(right)
+    assert "\u2713 Right" in capsys.readouterr().out
+    rejects(exercises.check_hungarian_accuracy, mode_instead, "linear_sum_assignment")
+    rejects(exercises.check_hungarian_accuracy, lambda c, y: float(np.mean(c == y)), "counts")
