@@ -26,8 +26,8 @@ from torch import nn
 from .generation import LatentGaussian, class_means, decode
 from .noise import DEFAULT_NOISE_FACTOR, add_noise, psnr
 
-#: Step of the latent sliders.
-SLIDER_STEP = 0.01
+#: Step of the latent sliders: fine enough to morph smoothly, coarse enough that one key press changes the picture.
+SLIDER_STEP = 0.05
 #: The latent sliders reach this share of the codes' range beyond their smallest and largest value.
 SLIDER_MARGIN = 0.1
 #: Training codes drawn on the explorer's 2-D map.
