@@ -209,22 +209,19 @@ def recorded_values(path: Path) -> dict[str, Any]:
 def run_course(
     notebooks: list[Path],
     output_dir: Path,
-    parameters: dict[str, str],
+    parameters: dict[Path, dict[str, Any]],
     kernel_name: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Execute ``notebooks`` in order into ``output_dir`` and return their recorded values.
 
-    ``parameters`` maps names to the command line's text; each notebook gets
-    those it declares, typed against its defaults (``typed_value``). A
-    parameter no selected notebook declares is an error, since a typo would
-    otherwise be ignored. Every check happens before the first notebook starts.
+    ``parameters`` holds each notebook's own, typed parameters, as
+    ``prepare_parameters`` returns them; ``main`` prepares them, checks the
+    kernel and claims ``output_dir`` before the first notebook starts.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
     from traitlets.config import Config
 
-    typed = prepare_parameters(notebooks, parameters)
-    check_kernel(kernel_name)
     # Kernels talk to the runner over local IPC sockets, not TCP: nothing to eavesdrop on,
     # and no "running over TCP without encryption" warning in every run's output.
     ipc = Config({"KernelManager": {"transport": "ipc"}})
@@ -232,7 +229,7 @@ def run_course(
     summary: dict[str, dict[str, Any]] = {}
     for number, path in enumerate(notebooks, start=1):
         out_path = output_dir / path.name
-        own = typed[path]
+        own = parameters[path]
         shown = " ".join(f"{k}={v!r}" for k, v in own.items())
         print(f"[{number}/{len(notebooks)}] {path.name} {shown}".rstrip(), flush=True)
         start = time.perf_counter()
@@ -359,10 +356,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"The student edition is in {args.output_dir}: open it with jupyter lab {args.output_dir}")
             return 0
         notebooks = find_notebooks(args.notebook_dir, args.notebooks)
-        parameters = dict(args.parameter)
         # Check everything that can be checked before the run folder exists, so a refused
-        # command leaves nothing behind; run_course checks again for callers from Python.
-        prepare_parameters(notebooks, parameters)
+        # command leaves nothing behind.
+        parameters = prepare_parameters(notebooks, dict(args.parameter))
         check_kernel(args.kernel)
         output_dir = claim_run_dir(args.output_dir)
         print(f"Running {len(notebooks)} notebook(s) into {output_dir}", flush=True)

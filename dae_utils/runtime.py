@@ -82,7 +82,8 @@ def _check_folder(name: str, value: object) -> object:
     return value
 
 
-def _check_bool(name: str, value: object) -> bool:
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` if it is True or False, else raise a ``ValueError`` naming it."""
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False, got {value!r}.")
     return value
@@ -110,7 +111,7 @@ PARAMETER_CHECKS = {
     "noise_factor": _check_noise,
     "lr": lambda name, value: _check_number(name, value, positive=True),
     "large_lr": lambda name, value: _check_number(name, value, positive=True),
-    "retrain": _check_bool,
+    "retrain": check_bool,
     "seed": lambda name, value: check_int(name, value, 0),
     "interpolation_steps": lambda name, value: check_int(name, value, 2),
     "max_latent_dim": lambda name, value: check_int(name, value, 2),

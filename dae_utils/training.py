@@ -22,8 +22,8 @@ from . import checkpoint as ckpt
 from .data import MNISTData, make_loader
 from .generation import decode, encode
 from .model import Decoder, Encoder
-from .noise import DEFAULT_NOISE_FACTOR, add_noise, check_noise_factor
-from .runtime import check_int, seed_everything
+from .noise import DEFAULT_NOISE_FACTOR, add_noise
+from .runtime import check_bool, check_int, check_parameters, seed_everything
 
 #: The test images get the same noise every epoch, so test losses are comparable.
 TEST_NOISE_SEED = 12345
@@ -49,19 +49,11 @@ class TrainConfig:
     batchnorm: bool = True  # False: no batch norm at all (notebook 2's experiment)
 
     def __post_init__(self) -> None:
-        for name in ("num_epochs", "latent_dim", "batch_size"):
-            check_int(name, getattr(self, name), 1)
-        for name, hint in (("lr", "The assignment uses 0.001."), ("noise_factor", "Try 0.3.")):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__}). {hint}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}. The assignment uses 0.001.")
-        check_noise_factor(self.noise_factor)
-        check_int("seed", self.seed, 0)
-        for name in ("batchnorm_affine", "batchnorm"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        # The same checks as the notebooks' parameters of the same names, with the same messages.
+        check_parameters(num_epochs=self.num_epochs, latent_dim=self.latent_dim, batch_size=self.batch_size,
+                         lr=self.lr, noise_factor=self.noise_factor, seed=self.seed)
+        check_bool("batchnorm_affine", self.batchnorm_affine)
+        check_bool("batchnorm", self.batchnorm)
 
 
 def train_epoch(
@@ -244,8 +236,7 @@ def train_or_load(
     denoised ``snapshot_inputs`` (``TrainedModel.snapshots``), so the course can
     show how training went without training again.
     """
-    if not isinstance(retrain, bool):
-        raise ValueError(f"retrain must be True or False, got {retrain!r}.")
+    check_bool("retrain", retrain)
     encoder, decoder, optimizer = build_models(config, device)
     path = checkpoint_path(checkpoint_dir, config, data.key) if checkpoint_dir is not None else None
     history: History = {"train_loss": [], "test_loss": [], "train_eval_loss": []}
