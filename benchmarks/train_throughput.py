@@ -14,6 +14,10 @@ Each measured run is one epoch over the same training images (the same number of
 steps of 256 images), test pass included. The script warms up first, alternates
 the two ways, and reports medians over ``--repeats`` runs. It also prints the
 model's FLOPs per training image, the achieved GFLOP/s, and the peak memory.
+``--full-run 30`` then times a whole 30-epoch run of the course's way, as notebook
+3 does it, and sets it against 30 times the assignment loop's median epoch.
+
+It runs on the device ``runtime.get_device`` picks: a CUDA GPU where there is one.
 """
 
 from __future__ import annotations
@@ -70,9 +74,9 @@ def assignment_loop(root: Path, device: torch.device, seed: int) -> float:
     return time.perf_counter() - start
 
 
-def course_fit(mnist: data.MNISTData, device: torch.device, seed: int) -> float:
-    """Train one epoch exactly as notebook 3 does (train_or_load, checkpoint included); return seconds."""
-    config = training.TrainConfig(num_epochs=1, batch_size=BATCH_SIZE, seed=seed)
+def course_fit(mnist: data.MNISTData, device: torch.device, seed: int, num_epochs: int = 1) -> float:
+    """Train exactly as notebook 3 does (train_or_load, checkpoints included); return seconds."""
+    config = training.TrainConfig(num_epochs=num_epochs, batch_size=BATCH_SIZE, seed=seed)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         training.train_or_load(config, mnist, device, checkpoint_dir=folder, progress=True)
@@ -115,12 +119,16 @@ def main() -> None:
     parser.add_argument("--data-dir", help="folder with MNIST/raw (default: the offline sample)")
     parser.add_argument("--repeats", type=int, default=3, help="measured runs of each way (median reported)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--full-run", type=int, default=0, metavar="EPOCHS",
+                        help="also time one whole run of this many epochs the course's way (notebook 3: 30)")
     args = parser.parse_args()
 
     device = runtime.get_device(verbose=False)
     mnist = data.load_mnist("folder" if args.data_dir else "sample", data_dir=args.data_dir)
     n_train, n_test = len(mnist.train_labels), len(mnist.test_labels)
-    print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads, device {device}")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
+    print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads, "
+          f"device {device} ({name})")
     with tempfile.TemporaryDirectory() as folder:
         root = Path(args.data_dir) if args.data_dir else Path(folder)
         if not args.data_dir:
@@ -145,6 +153,11 @@ def main() -> None:
         print(f"{name:<16}{median:>8.2f} s {rates[name]:>10,.0f} training images/s "
               f"{flops * rates[name] / 1e9:>8.2f} GFLOP/s   (runs: {', '.join(f'{s:.2f}' for s in seconds)})")
     print(f"ratio course fit / assignment loop: {rates['course fit'] / rates['assignment loop']:.2f}x")
+    if args.full_run:
+        seconds = course_fit(mnist, device, args.seed, num_epochs=args.full_run)
+        loop = args.full_run * statistics.median(times["assignment loop"])
+        print(f"{args.full_run} epochs the course's way (as notebook 3 runs them): {seconds:.1f} s; "
+              f"the assignment loop, {args.full_run} x its median epoch: {loop:.1f} s; ratio {loop / seconds:.2f}x")
     print(f"model FLOPs per training image (forward + backward): {flops / 1e6:.2f} MFLOP")
     if device.type == "cuda":
         print(f"peak CUDA memory allocated: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")

@@ -14,6 +14,8 @@ from torch import nn
 #: and the training loss measured in eval mode.
 FORMAT_VERSION = 2
 _REQUIRED_KEYS = ("format_version", "encoder", "decoder", "config", "epoch", "history", "data_key")
+#: Optimizer settings that say how an update runs on a device, not what it computes.
+IMPLEMENTATION_FLAGS = ("fused", "foreach", "capturable")
 
 
 class CheckpointError(ValueError):
@@ -129,5 +131,11 @@ def load_checkpoint(
     except RuntimeError as error:
         raise CheckpointError(f"{path} does not fit this model: {str(error).splitlines()[0]}") from error
     if optimizer is not None and state.get("optimizer") is not None:
-        optimizer.load_state_dict(state["optimizer"])
+        saved = state["optimizer"]
+        # How the update runs (fused, foreach, capturable) belongs to the device the optimizer
+        # runs on now, not to the one that saved it: a checkpoint saved on a GPU resumes on a CPU.
+        # (A different number of groups is left to load_state_dict, which says so.)
+        for saved_group, group in zip(saved["param_groups"], optimizer.param_groups, strict=False):
+            saved_group.update({key: group[key] for key in IMPLEMENTATION_FLAGS if key in group})
+        optimizer.load_state_dict(saved)
     return state

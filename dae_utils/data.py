@@ -82,14 +82,34 @@ class MNISTData:
         return f"Data: {'full ' if self.is_full else ''}MNIST from {origin} {self.location} ({sizes})."
 
     def train_loader(
-        self, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None
+        self,
+        batch_size: int,
+        shuffle: bool = True,
+        generator: torch.Generator | None = None,
+        device: torch.device | None = None,
     ) -> DataLoader:
-        """Return a loader of (images, labels) training batches, reshuffled each epoch."""
-        return make_loader(self.train_images, self.train_labels, batch_size, shuffle, generator)
+        """Return a loader of (images, labels) training batches, reshuffled each epoch (on ``device``)."""
+        return make_loader(self.train_images, self.train_labels, batch_size, shuffle, generator, device)
 
-    def test_loader(self, batch_size: int) -> DataLoader:
-        """Return a loader of (images, labels) test batches in a fixed order."""
-        return make_loader(self.test_images, self.test_labels, batch_size, shuffle=False)
+    def test_loader(self, batch_size: int, device: torch.device | None = None) -> DataLoader:
+        """Return a loader of (images, labels) test batches in a fixed order (on ``device``)."""
+        return make_loader(self.test_images, self.test_labels, batch_size, shuffle=False, device=device)
+
+
+class BatchTensorDataset(TensorDataset):
+    """A ``TensorDataset`` indexed with a whole batch of indices at once.
+
+    The indices come as one index tensor. On a CUDA GPU it travels from pinned
+    memory without waiting (``non_blocking``), so slicing a batch out of tensors
+    that already live on the GPU never stalls the queue of GPU work.
+    """
+
+    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
+        index = torch.as_tensor(indices)
+        device = self.tensors[0].device
+        if device.type == "cuda":
+            index = index.pin_memory().to(device, non_blocking=True)
+        return tuple(tensor[index] for tensor in self.tensors)
 
 
 def make_loader(
@@ -98,16 +118,22 @@ def make_loader(
     batch_size: int,
     shuffle: bool = False,
     generator: torch.Generator | None = None,
+    device: torch.device | None = None,
 ) -> DataLoader:
     """Return a ``DataLoader`` that slices whole batches out of in-memory tensors.
 
-    The sampler yields a list of indices per batch and ``TensorDataset`` indexes
-    the tensors with it, so a batch costs one gather instead of ``batch_size``
+    The sampler yields a list of indices per batch and the dataset indexes the
+    tensors with it, so a batch costs one gather instead of ``batch_size``
     single-image look-ups and a collate. ``batch_size=None`` tells the loader the
-    batches come ready-made.
+    batches come ready-made. With ``device``, the images and labels are copied
+    there once and every batch is sliced there: on a GPU nothing crosses from
+    the CPU per batch but the indices. The order of the batches is the same on
+    every device.
     """
     check_int("batch_size", batch_size, 1, "Try 256.")
-    dataset = TensorDataset(images, labels)
+    if device is not None:
+        images, labels = images.to(device), labels.to(device)
+    dataset = BatchTensorDataset(images, labels)
     order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None)
 

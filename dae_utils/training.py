@@ -31,6 +31,9 @@ TEST_NOISE_SEED = 12345
 TRAIN_EVAL_SIZE = 10_000
 #: Test images whose denoised versions are kept after every epoch, to show training progress.
 SNAPSHOT_IMAGES = 8
+#: The progress bar shows the epoch's running training loss every this many batches. Reading a
+#: loss waits for the GPU to finish its queue, so it is not done at every batch.
+LOSS_DISPLAY_EVERY = 50
 
 History = dict[str, list[float]]
 
@@ -66,11 +69,17 @@ def train_epoch(
     noise_factor: float = DEFAULT_NOISE_FACTOR,
     progress: tqdm | None = None,
 ) -> float:
-    """Train for one epoch on noisy inputs and clean targets; return the mean loss per pixel."""
+    """Train for one epoch on noisy inputs and clean targets; return the mean loss per pixel.
+
+    The loss is summed where the model runs and read once at the end: on a GPU,
+    reading it at every batch (``loss.item()``) would make the CPU wait for the
+    GPU each time. The sum is the same as ``loss.item() * len(clean)`` added up
+    in Python, bit for bit.
+    """
     encoder.train()
     decoder.train()
-    total_loss, num_images = 0.0, 0
-    for images, _ in dataloader:  # the labels are not needed to denoise
+    total_loss, num_images = loss_accumulator(device), 0
+    for batch, (images, _) in enumerate(dataloader, start=1):  # the labels are not needed to denoise
         clean = images.to(device)
         noisy = add_noise(clean, noise_factor)
         denoised = decoder(encoder(noisy))
@@ -78,12 +87,13 @@ def train_epoch(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        total_loss += loss.item() * len(clean)
+        total_loss += loss.detach().to(total_loss.dtype) * len(clean)
         num_images += len(clean)
         if progress is not None:
             progress.update(1)
-            progress.set_postfix(train_loss=f"{loss.item():.4f}", refresh=False)
-    return total_loss / num_images
+            if batch % LOSS_DISPLAY_EVERY == 0:
+                progress.set_postfix(train_loss=f"{total_loss.item() / num_images:.4f}", refresh=False)
+    return total_loss.item() / num_images
 
 
 def test_epoch(
@@ -97,16 +107,21 @@ def test_epoch(
     """Return the mean loss per pixel of denoising the test set, with the same noise every call."""
     encoder.eval()  # batch norm uses its running statistics, not the batch's
     decoder.eval()
-    generator = torch.Generator().manual_seed(TEST_NOISE_SEED)
-    total_loss, num_images = 0.0, 0
+    generator = torch.Generator().manual_seed(TEST_NOISE_SEED)  # on the CPU: the same noise on every device
+    total_loss, num_images = loss_accumulator(device), 0
     with torch.no_grad():  # no graph: faster, less memory
         for images, _ in dataloader:
             clean = images.to(device)
             noisy = add_noise(clean, noise_factor, generator=generator)
             denoised = decoder(encoder(noisy))
-            total_loss += loss_fn(denoised, clean).item() * len(clean)
+            total_loss += loss_fn(denoised, clean).to(total_loss.dtype) * len(clean)
             num_images += len(clean)
-    return total_loss / num_images
+    return total_loss.item() / num_images
+
+
+def loss_accumulator(device: torch.device) -> torch.Tensor:
+    """Return a zero on ``device`` to sum losses in: float64 like a Python float (float32 on Apple MPS)."""
+    return torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
 
 
 def fit(
@@ -212,8 +227,18 @@ def build_models(config: TrainConfig, device: torch.device) -> tuple[Encoder, De
     encoder = Encoder(config.latent_dim, config.batchnorm_affine, config.batchnorm).to(device)
     decoder = Decoder(config.latent_dim, config.batchnorm_affine, config.batchnorm).to(device)
     params = [{"params": encoder.parameters()}, {"params": decoder.parameters()}]
-    optimizer = torch.optim.Adam(params, lr=config.lr)
+    optimizer = torch.optim.Adam(params, lr=config.lr, fused=adam_fused(device))
     return encoder, decoder, optimizer
+
+
+def adam_fused(device: torch.device) -> bool | None:
+    """Return Adam's ``fused`` setting for ``device``: one fused update on a CUDA GPU, the default elsewhere.
+
+    On a GPU the fused update launches a couple of kernels instead of dozens. On
+    the CPU it is about 4 % faster per step but rounds differently, and the
+    course's recorded CPU results come from the default update.
+    """
+    return True if device.type == "cuda" else None
 
 
 def train_or_load(
@@ -265,11 +290,12 @@ def train_or_load(
     if done < config.num_epochs:
         fit(
             encoder, decoder, device,
-            data.train_loader(config.batch_size), data.test_loader(config.batch_size),
+            data.train_loader(config.batch_size, device=device), data.test_loader(config.batch_size, device=device),
             optimizer, config.num_epochs, config.noise_factor,
             seed=config.seed, history=history, on_epoch_end=end_epoch, progress=progress,
             train_eval_loader=make_loader(
-                data.train_images[:TRAIN_EVAL_SIZE], data.train_labels[:TRAIN_EVAL_SIZE], config.batch_size
+                data.train_images[:TRAIN_EVAL_SIZE], data.train_labels[:TRAIN_EVAL_SIZE], config.batch_size,
+                device=device,
             ),
         )
     encoder.eval()
