@@ -59,6 +59,24 @@ class TrainConfig:
         check_bool("batchnorm", self.batchnorm)
 
 
+def training_step(
+    encoder: nn.Module,
+    decoder: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    noise_factor: float,
+    clean: torch.Tensor,
+) -> torch.Tensor:
+    """Do one optimisation step on a batch of clean images; return its loss, detached and not yet read."""
+    noisy = add_noise(clean, noise_factor)
+    denoised = decoder(encoder(noisy))
+    loss = loss_fn(denoised, clean)  # compare with the *clean* images
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def train_epoch(
     encoder: nn.Module,
     decoder: nn.Module,
@@ -81,13 +99,8 @@ def train_epoch(
     total_loss, num_images = loss_accumulator(device), 0
     for batch, (images, _) in enumerate(dataloader, start=1):  # the labels are not needed to denoise
         clean = images.to(device)
-        noisy = add_noise(clean, noise_factor)
-        denoised = decoder(encoder(noisy))
-        loss = loss_fn(denoised, clean)  # compare with the *clean* images
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total_loss += loss.detach().to(total_loss.dtype) * len(clean)
+        loss = training_step(encoder, decoder, loss_fn, optimizer, noise_factor, clean)
+        total_loss += loss.to(total_loss.dtype) * len(clean)
         num_images += len(clean)
         if progress is not None:
             progress.update(1)
@@ -370,7 +383,7 @@ def train_steps(
     loss_fn = nn.MSELoss()
     losses: list[float] = []
     running: list[tuple[torch.Tensor, torch.Tensor]] = []
-    loader = data.train_loader(config.batch_size)
+    loader = data.train_loader(config.batch_size, device=device)
     bar = tqdm(total=num_steps, desc="steps", unit="batch", disable=not progress)
     try:
         encoder.train()
@@ -379,11 +392,7 @@ def train_steps(
         while len(losses) < num_steps:
             torch.manual_seed(config.seed + epoch)  # as in fit: the epoch's shuffle and noise follow the seed
             for images, _ in loader:
-                clean = images.to(device)
-                loss = loss_fn(decoder(encoder(add_noise(clean, config.noise_factor))), clean)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                loss = training_step(encoder, decoder, loss_fn, optimizer, config.noise_factor, images.to(device))
                 losses.append(loss.item())
                 if isinstance(norm, nn.BatchNorm2d):
                     running.append((norm.running_mean.detach().cpu().clone(), norm.running_var.detach().cpu().clone()))
