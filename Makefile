@@ -32,7 +32,7 @@ student: $(STAMP)
 	$(BIN)/python -m dae_utils.course student --output-dir $(or $(DIR),student)
 
 benchmark: $(STAMP)
-	$(BIN)/python benchmarks/bench_training.py $(ARGS)
+	$(BIN)/python benchmarks/train_throughput.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs checkpoints student .pytest_cache *.egg-info
