@@ -158,8 +158,7 @@ def main() -> None:
     args = parser.parse_args()
 
     device = runtime.get_device(verbose=False)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device} ({name}), "
+    print(f"torch {torch.__version__}, device {device} ({runtime.device_name(device)}), "
           f"batch {BATCH_SIZE}, {args.steps} steps per timing")
     torch.manual_seed(0)
     images = torch.rand(BATCH_SIZE, 1, 28, 28, device=device)

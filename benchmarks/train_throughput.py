@@ -126,9 +126,8 @@ def main() -> None:
     device = runtime.get_device(verbose=False)
     mnist = data.load_mnist("folder" if args.data_dir else "sample", data_dir=args.data_dir)
     n_train, n_test = len(mnist.train_labels), len(mnist.test_labels)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
     print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads, "
-          f"device {device} ({name})")
+          f"device {device} ({runtime.device_name(device)})")
     with tempfile.TemporaryDirectory() as folder:
         root = Path(args.data_dir) if args.data_dir else Path(folder)
         if not args.data_dir:

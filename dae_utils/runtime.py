@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,16 +29,27 @@ def get_device(verbose: bool = True) -> torch.device:
     """Return the best available device: CUDA, then Apple MPS, then the CPU."""
     if torch.cuda.is_available():
         device = torch.device("cuda")
-        name = torch.cuda.get_device_name(device)
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         device = torch.device("mps")
-        name = "Apple MPS"
     else:
         device = torch.device("cpu")
-        name = f"CPU, {torch.get_num_threads()} threads"
     if verbose:
-        print(f"Device: {device} ({name})")
+        print(f"Device: {device} ({device_name(device)})")
     return device
+
+
+def device_name(device: torch.device) -> str:
+    """Name the hardware behind ``device``: the GPU's model, or the CPU's and its thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple MPS"
+    model = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():  # Linux names the model there; platform.processor() is often empty
+        lines = [line for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        model = lines[0].split(":", 1)[1].strip() if lines else model
+    return f"CPU{', ' + model if model else ''}, {torch.get_num_threads()} threads"
 
 
 def seed_everything(seed: int) -> torch.Generator:
