@@ -248,7 +248,7 @@ def adam_fused(device: torch.device) -> bool | None:
     """Return Adam's ``fused`` setting for ``device``: one fused update on a CUDA GPU, the default elsewhere.
 
     On a GPU the fused update launches a couple of kernels instead of dozens. On
-    the CPU it is about 3 % faster per step (benchmarks/profile_step.py) but rounds
+    the CPU it is 3-5 % faster per step (benchmarks/profile_step.py) but rounds
     differently, and the course's recorded results come from the default update.
     """
     return True if device.type == "cuda" else None
