@@ -1,62 +1,328 @@
-"""Train the course's model with several seeds and print how far its key figures move.
+"""Run the course's comparisons over several seeds and write the results files the notebooks show.
 
-    python benchmarks/seed_spread.py --data-dir ../shared/data/mnist --seeds 0 1 2 3 4
+    python benchmarks/seed_spread.py all --data-dir ../shared/data/mnist
+    python benchmarks/seed_spread.py course batchnorm --data-dir ../shared/data/mnist
 
 One run is never *the* result: training and k-means start from random draws, and
-a CPU run repeats exactly only on the same machine and library build. This script
-trains the assignment's model (30 epochs, noise 0.3, d = 4, Adam 1e-3) once per
-seed, reusing matching checkpoints, clusters its training codes as notebook 5 does
-(k-means, 10 clusters, the lowest inertia of 10 random states), and prints one
-row per seed and the spread. Notebook 5 quotes its output.
+a CPU run repeats exactly only on the same machine and library build. Where a
+notebook draws a conclusion from a comparison that is too slow to repeat in the
+notebook, this script runs it for several training seeds and writes
+``benchmarks/results/<experiment>.json``, which says which command, machine and
+commit made it. The notebook trains one seed live and shows the file beside it.
+
+Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
+
+- ``course``: the assignment's model (30 epochs, noise 0.3, d = 4) for seeds 0-4:
+  test loss, denoising at noise 0.1-0.8 (notebook 3), where N(0, I) samples land
+  (notebook 4), k-means on training and held-out codes (notebook 5), UMAP then a
+  Gaussian mixture (notebook 6).
+- ``batchnorm``: notebook 2's 300-step runs with and without batch norm, and with
+  shift injected after it, at two learning rates, seeds 0-4.
+- ``affine``: notebook 2's runs with and without gamma and beta, 3 and 10 epochs, seeds 0-2.
+- ``sweep``: notebook 6's latent sizes d = 2-16 and the plain autoencoder, 10 epochs, seeds 0-2.
+- ``exercises``: the expected results the exercises quote (seed 0, the reference run).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
+from sklearn.mixture import GaussianMixture
+from torch import nn
 
-from dae_utils import clustering, data, generation, runtime, training
+from dae_utils import baselines, batchnorm, clustering, data, evidence, generation, model, noise, runtime, training
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The noise of every evaluation: the notebooks' default, drawn with the notebooks' default seed.
+NOISE_FACTOR = 0.3
+EVAL_SEED = 0
+NOISE_LEVELS = [round(0.1 * i, 1) for i in range(1, 9)]
+SAMPLES = 10_000  # codes drawn per sampler, as in notebook 4
+
+
+def rounded(value: Any, digits: int = 6) -> Any:
+    """Round floats (also inside lists and dicts) to ``digits`` significant digits, to keep the files readable."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
+class Runner:
+    """What every experiment shares: the data, the device, the checkpoints and the fixed test noise."""
+
+    def __init__(self, data_dir: str | None, checkpoint_dir: Path) -> None:
+        self.device = runtime.get_device()
+        self.mnist = data.load_mnist(data_dir=data_dir)
+        self.checkpoint_dir = checkpoint_dir
+        self.test_clean = self.mnist.test_images
+        self.test_noisy = self.noisy(NOISE_FACTOR)
+        self.train_labels = self.mnist.train_labels.numpy()
+        self.test_labels = self.mnist.test_labels.numpy()
+        kind = "full MNIST" if self.mnist.is_full else f"MNIST ({self.mnist.key})"
+        self.data_line = (f"{kind}, {len(self.mnist.train_images):,} training and "
+                          f"{len(self.mnist.test_images):,} test images")
+
+    def noisy(self, level: float) -> torch.Tensor:
+        return noise.add_noise(self.test_clean, level, generator=torch.Generator().manual_seed(EVAL_SEED))
+
+    def train(self, **settings: Any) -> training.TrainedModel:
+        config = training.TrainConfig(**settings)
+        return training.train_or_load(config, self.mnist, self.device, checkpoint_dir=self.checkpoint_dir,
+                                      progress=False)
+
+    def codes(self, trained: training.TrainedModel, images: torch.Tensor) -> torch.Tensor:
+        return generation.encode(trained.encoder, images, self.device)
+
+    def denoising(self, trained: training.TrainedModel) -> dict[str, float]:
+        return training.denoising_scores(trained.encoder, trained.decoder, self.test_clean, self.test_noisy,
+                                         self.device)
+
+
+def course(run: Runner, seeds: list[int]) -> dict[str, Any]:
+    """The assignment's model over training seeds: the figures notebooks 3 to 6 draw conclusions from."""
+    fixed = {
+        "noisy_mse": [baselines.mse(run.noisy(level), run.test_clean) for level in NOISE_LEVELS],
+        "median_mse": [baselines.mse(baselines.median_filter(run.noisy(level)), run.test_clean)
+                       for level in NOISE_LEVELS],
+    }
+    rows = []
+    for seed in seeds:
+        start = time.perf_counter()
+        trained = run.train(seed=seed)
+        history = trained.history
+        row: dict[str, Any] = {"seed": seed, "test_loss": history["test_loss"][-1],
+                               "train_eval_loss": history["train_eval_loss"][-1], **run.denoising(trained),
+                               "epoch_1": {key: values[0] for key, values in history.items()}}
+        row["denoised_mse_by_level"] = [
+            baselines.mse(training.denoise(trained.encoder, trained.decoder, run.noisy(level), run.device),
+                          run.test_clean) for level in NOISE_LEVELS]
+        # Notebook 4: where samples from N(0, I) and from a fitted Gaussian land among the training codes.
+        train_latent, test_latent = run.codes(trained, run.mnist.train_images), run.codes(trained, run.test_clean)
+        gaussian = generation.LatentGaussian.fit(train_latent)
+        samples = {"N(0, I)": torch.randn(SAMPLES, train_latent.shape[1],
+                                          generator=torch.Generator().manual_seed(EVAL_SEED)),
+                   "fitted Gaussian": gaussian.sample(SAMPLES, generator=torch.Generator().manual_seed(EVAL_SEED))}
+        report, _ = generation.sampler_report(train_latent, run.mnist.train_labels, test_latent,
+                                              run.mnist.test_labels, samples)
+        row["samplers"] = {name: {k: v for k, v in values.items() if k != "digit_share"}
+                           for name, values in report.items()}
+        # Notebook 5: k-means as the notebook runs it, on the training codes and on held-out codes.
+        runs = clustering.kmeans_restarts(train_latent.numpy(), random_states=range(10), n_init=10, progress=False)
+        kmeans = min(runs, key=lambda km: km.inertia_)
+        row["train_clustering"] = clustering.cluster_scores(kmeans.labels_, run.train_labels)
+        row["restart_accuracy_mode"] = sorted(
+            clustering.cluster_scores(km.labels_, run.train_labels)["accuracy_mode"] for km in runs)
+        row["test_clustering"] = clustering.held_out_scores(kmeans, kmeans.labels_, run.train_labels,
+                                                            test_latent.numpy(), run.test_labels)
+        # Notebook 6, section 6.3: a Gaussian mixture on the same codes; UMAP, then a mixture (best of 5 starts).
+        row["gmm"] = clustering.cluster_scores(
+            clustering.gaussian_mixture(train_latent.numpy(), random_state=EVAL_SEED, n_init=5), run.train_labels)
+        code_map = clustering.umap_embedding(train_latent.numpy(), random_state=EVAL_SEED)
+        row["umap_gmm"] = clustering.cluster_scores(
+            clustering.gaussian_mixture(code_map, random_state=EVAL_SEED, n_init=5), run.train_labels)
+        rows.append(row)
+        print(f"seed {seed}: test loss {row['test_loss']:.4f}, k-means mode "
+              f"{row['train_clustering']['accuracy_mode']:.3f} "
+              f"(held out {row['test_clustering']['accuracy_mode']:.3f}),"
+              f" UMAP {row['umap_gmm']['accuracy_hungarian']:.3f} ({time.perf_counter() - start:.0f} s)", flush=True)
+    return {"settings": {"num_epochs": 30, "noise_factor": NOISE_FACTOR, "latent_dim": 4, "lr": 1e-3,
+                         "batch_size": 256, "noise_levels": NOISE_LEVELS, "samples": SAMPLES},
+            "fixed": fixed, "rows": rows}
+
+
+def batchnorm_runs(run: Runner, seeds: list[int], steps: int = 300, lrs: tuple[float, ...] = (0.001, 0.01)
+                   ) -> dict[str, Any]:
+    """Notebook 2's 300-step runs: with batch norm, without it, and with shift injected after it."""
+    rows = []
+    for seed in seeds:
+        for lr in lrs:
+            for variant in ("with batch norm", "without batch norm", "with batch norm, shift injected after it"):
+                config = training.TrainConfig(lr=lr, seed=seed, batchnorm=variant != "without batch norm")
+                hook = batchnorm.InjectedShift(seed) if "injected" in variant else None
+                _, _, log = training.train_steps(config, run.mnist, run.device, steps, progress=False, after_norm=hook)
+                drift = log.drift()
+                rows.append({"seed": seed, "lr": lr, "variant": variant, "test_loss": log.test_loss,
+                             "last_50_mean": float(np.mean(log.loss[-50:])), "loss": log.loss,
+                             "mean_shift": drift["mean_shift"], "variance_ratio": drift["variance_ratio"]})
+        print(f"seed {seed}: " + ", ".join(f"{r['lr']:g} {r['variant']}: {r['test_loss']:.4f}"
+                                           for r in rows if r["seed"] == seed), flush=True)
+    return {"settings": {"steps": steps, "batch_size": 256, "noise_factor": NOISE_FACTOR, "lrs": list(lrs),
+                         "injected_shift": {"max_shift": 1.0, "max_scale": 2.0}}, "rows": rows}
+
+
+def relu_cut_share(trained: training.TrainedModel, images: torch.Tensor) -> float:
+    """Return the share of the encoder's batch-norm outputs that its next ReLU sets to zero (eval mode)."""
+    encoder = trained.encoder.eval()
+    with torch.no_grad():
+        after_norm = encoder.conv[:4](images)  # conv1 -> ReLU -> conv2 -> batch norm
+    return float((after_norm <= 0).float().mean())
+
+
+def affine(run: Runner, seeds: list[int], budgets: tuple[int, ...] = (3, 10)) -> dict[str, Any]:
+    """Notebook 2's runs with and without batch norm's gamma and beta."""
+    rows = []
+    for seed in seeds:
+        for num_epochs in budgets:
+            for with_affine in (True, False):
+                trained = run.train(num_epochs=num_epochs, seed=seed, batchnorm_affine=with_affine)
+                rows.append({"seed": seed, "num_epochs": num_epochs, "affine": with_affine,
+                             "test_loss": trained.history["test_loss"][-1],
+                             "relu_cut_share": relu_cut_share(trained, run.test_clean[:256])})
+        print(f"seed {seed}: " + ", ".join(f"{r['num_epochs']} epochs affine={r['affine']}: {r['test_loss']:.4f}"
+                                           for r in rows if r["seed"] == seed), flush=True)
+    return {"settings": {"budgets": list(budgets), "noise_factor": NOISE_FACTOR, "batch_size": 256},
+            "rows": rows}
+
+
+def kmeans_like_notebook_6(run: Runner, trained: training.TrainedModel) -> dict[str, float]:
+    codes = run.codes(trained, run.mnist.train_images).numpy()
+    kmeans = clustering.best_kmeans(codes, random_states=range(3), n_init=10, progress=False)
+    return clustering.cluster_scores(kmeans.labels_, run.train_labels)
+
+
+def sweep(run: Runner, seeds: list[int], latent_dims: tuple[int, ...] = (2, 4, 8, 16), num_epochs: int = 10
+          ) -> dict[str, Any]:
+    """Notebook 6: the latent-size sweep, and the plain autoencoder against the denoising one, over seeds."""
+    rows = []
+    for seed in seeds:
+        for latent_dim in latent_dims:
+            trained = run.train(num_epochs=num_epochs, latent_dim=latent_dim, seed=seed)
+            row = {"seed": seed, "latent_dim": latent_dim, "training_noise": NOISE_FACTOR, **run.denoising(trained),
+                   **kmeans_like_notebook_6(run, trained)}
+            if latent_dim == max(latent_dims):  # the moonshot: UMAP of the widest codes, then a mixture
+                codes = run.codes(trained, run.mnist.train_images).numpy()
+                found = clustering.gaussian_mixture(clustering.umap_embedding(codes, random_state=EVAL_SEED),
+                                                    random_state=EVAL_SEED, n_init=5)
+                row["umap_gmm"] = clustering.cluster_scores(found, run.train_labels)
+            rows.append(row)
+        plain = run.train(num_epochs=num_epochs, noise_factor=0.0, seed=seed)
+        rows.append({"seed": seed, "latent_dim": 4, "training_noise": 0.0, **run.denoising(plain),
+                     **kmeans_like_notebook_6(run, plain)})
+        print(f"seed {seed}: " + ", ".join(f"d={r['latent_dim']} noise {r['training_noise']:g}: "
+                                           f"{r['denoised_mse']:.4f} / {r['accuracy_hungarian']:.3f}"
+                                           for r in rows if r["seed"] == seed), flush=True)
+    return {"settings": {"num_epochs": num_epochs, "latent_dims": list(latent_dims), "noise_factor": NOISE_FACTOR,
+                         "kmeans": "best inertia of random states 0-2, n_init 10",
+                         "umap_gmm": "2-D UMAP (random state 0), Gaussian mixture, best of 5 starts"}, "rows": rows}
+
+
+def padding_one_model(latent_dim: int = 4) -> tuple[nn.Module, nn.Module]:
+    """Return the encoder and decoder with padding 1 on the third convolution, as notebook 2's exercise 2 asks."""
+    encoder, decoder = model.Encoder(latent_dim), model.Decoder(latent_dim)
+    encoder.conv[5] = nn.Conv2d(16, 32, 3, stride=2, padding=1)  # 7 -> 4
+    encoder.fc[0] = nn.Linear(32 * 4 * 4, 128)
+    decoder.fc[2] = nn.Linear(128, 32 * 4 * 4)
+    decoder.unflatten = nn.Unflatten(1, (32, 4, 4))
+    decoder.deconv[0] = nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1)  # 4 -> 7
+    with torch.no_grad():
+        out = decoder(encoder(torch.zeros(2, 1, 28, 28)))
+    assert out.shape == (2, 1, 28, 28), out.shape
+    return encoder, decoder
+
+
+def matching_gaussian_factor(run: Runner, target_mse: float) -> float:
+    """Return the Gaussian noise factor whose MSE on the test images equals ``target_mse`` (to 1e-4)."""
+    from scipy.optimize import brentq
+
+    return float(brentq(lambda f: baselines.mse(run.noisy(f), run.test_clean) - target_mse, 0.01, 2.0, xtol=1e-4))
+
+
+def exercises(run: Runner, seeds: list[int]) -> dict[str, Any]:
+    """The expected results the exercises quote, measured on the reference run (the first seed)."""
+    seed = seeds[0]
+    result: dict[str, Any] = {}
+    # Notebook 1, exercise 3: 10 % salt and pepper against Gaussian noise of the same MSE, both median-filtered.
+    pepper = noise.salt_and_pepper(run.test_clean, 0.1, generator=torch.Generator().manual_seed(EVAL_SEED))
+    pepper_mse = baselines.mse(pepper, run.test_clean)
+    factor = matching_gaussian_factor(run, pepper_mse)
+    result["01"] = {
+        "salt_and_pepper_mse": pepper_mse,
+        "matching_gaussian_factor": factor,
+        "gaussian_0.3_mse": baselines.mse(run.test_noisy, run.test_clean),
+        "median_on_salt_and_pepper": baselines.mse(baselines.median_filter(pepper), run.test_clean),
+        "median_on_matching_gaussian": baselines.mse(baselines.median_filter(run.noisy(factor)), run.test_clean),
+    }
+    # Notebook 2, exercise 2: the parameter count with padding 1 on the third convolution.
+    encoder, decoder = padding_one_model()
+    course_encoder, course_decoder = model.Encoder(4), model.Decoder(4)
+    result["02"] = {
+        "parameters_course": model.count_parameters(course_encoder) + model.count_parameters(course_decoder),
+        "parameters_padding_1": model.count_parameters(encoder) + model.count_parameters(decoder),
+        "encoder_gain": model.count_parameters(encoder) - model.count_parameters(course_encoder),
+        "decoder_gain": model.count_parameters(decoder) - model.count_parameters(course_decoder),
+    }
+    # Notebook 3, exercise 2: a plain autoencoder (no training noise), 30 epochs, against the denoiser.
+    plain, denoiser = run.train(noise_factor=0.0, seed=seed), run.train(seed=seed)
+    result["03"] = {"plain": run.denoising(plain), "denoiser": run.denoising(denoiser),
+                    "noisy_input_mse": baselines.mse(run.test_noisy, run.test_clean)}
+    # Notebook 4, exercise 2: a Gaussian fitted to the 7s alone; the digit of each sample's nearest training code.
+    train_latent = run.codes(denoiser, run.mnist.train_images)
+    sevens = generation.LatentGaussian.fit(train_latent[run.mnist.train_labels == 7])
+    _, index = generation.nearest_codes(train_latent, sevens.sample(SAMPLES, torch.Generator().manual_seed(seed)))
+    result["04"] = {"samples": SAMPLES, "share_nearest_a_7": float(np.mean(run.train_labels[index] == 7))}
+    # Notebook 5, exercises 3 and 5: 15 clusters; a Gaussian mixture instead of k-means.
+    codes = train_latent.numpy()
+    fifteen = clustering.best_kmeans(codes, n_clusters=15, random_states=range(10), n_init=10, progress=False)
+    mixture = GaussianMixture(10, covariance_type="full", random_state=0, n_init=3).fit(codes).predict(codes)
+    result["05"] = {"accuracy_mode_15_clusters": clustering.cluster_scores(fifteen.labels_, run.train_labels, 15)[
+                        "accuracy_mode"],
+                    "gaussian_mixture": clustering.cluster_scores(mixture, run.train_labels)}
+    # Notebook 6, exercises 2 and 3: UMAP's random state; a 10-D embedding of the d = 16 codes.
+    states = {}
+    for state in (0, 1, 2):
+        embedded = clustering.umap_embedding(codes, random_state=state)
+        states[str(state)] = clustering.cluster_scores(
+            clustering.gaussian_mixture(embedded, random_state=seed, n_init=5), run.train_labels)["accuracy_hungarian"]
+    wide = run.codes(run.train(num_epochs=10, latent_dim=16, seed=seed), run.mnist.train_images).numpy()
+    ten_d = clustering.umap_embedding(wide, n_components=10, n_neighbors=20, random_state=seed)
+    result["06"] = {"umap_random_state_hungarian": states,
+                    "umap_10d_wide_hungarian": clustering.cluster_scores(
+                        clustering.gaussian_mixture(ten_d, random_state=seed, n_init=5),
+                        run.train_labels)["accuracy_hungarian"]}
+    print(result, flush=True)
+    return result
+
+
+EXPERIMENTS: dict[str, tuple[Callable[[Runner, list[int]], dict[str, Any]], list[int]]] = {
+    "course": (course, [0, 1, 2, 3, 4]),
+    "batchnorm": (batchnorm_runs, [0, 1, 2, 3, 4]),
+    "affine": (affine, [0, 1, 2]),
+    "sweep": (sweep, [0, 1, 2]),
+    "exercises": (exercises, [0]),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("experiments", nargs="+", choices=[*EXPERIMENTS, "all"])
     parser.add_argument("--data-dir", help="folder with MNIST/raw (default: what load_mnist finds)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--num-epochs", type=int, default=30)
+    parser.add_argument("--seeds", type=int, nargs="+", help="training seeds (default: each experiment's own)")
     parser.add_argument("--checkpoint-dir", type=Path, default=ROOT / "checkpoints")
-    parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    parser.add_argument("--output-dir", type=Path, default=evidence.RESULTS_DIR,
+                        help="where the results files go (default: benchmarks/results)")
     args = parser.parse_args()
-
-    device = runtime.get_device()
-    mnist = data.load_mnist(data_dir=args.data_dir)
-    print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads")
-    rows = []
-    for seed in args.seeds:
-        config = training.TrainConfig(num_epochs=args.num_epochs, seed=seed)
-        result = training.train_or_load(config, mnist, device, checkpoint_dir=args.checkpoint_dir)
-        latent = generation.encode(result.encoder, mnist.train_images, device).numpy()
-        labels = mnist.train_labels.numpy()
-        kmeans = clustering.best_kmeans(latent, random_states=range(10), n_init=10, progress=False)
-        scores = clustering.cluster_scores(kmeans.labels_, labels)
-        rows.append({"seed": seed, "test_mse": result.history["test_loss"][-1], **scores})
-        print(f"seed {seed}: test MSE {rows[-1]['test_mse']:.4f}, mode {scores['accuracy_mode']:.3f}, "
-              f"Hungarian {scores['accuracy_hungarian']:.3f}, NMI {scores['nmi']:.3f}", flush=True)
-
-    print(f"\n{'':<8}{'test MSE':>10}{'mode acc.':>11}{'Hungarian':>11}{'NMI':>8}")
-    for key, fmt in (("mean", "{:.4f}"), ("min", "{:.4f}"), ("max", "{:.4f}")):
-        reduce = {"mean": statistics.mean, "min": min, "max": max}[key]
-        values = [reduce(row[name] for row in rows) for name in ("test_mse", "accuracy_mode",
-                                                                   "accuracy_hungarian", "nmi")]
-        print(f"{key:<8}" + "".join(f"{fmt.format(v):>{w}}" for v, w in zip(values, (10, 11, 11, 8), strict=True)))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    names = list(EXPERIMENTS) if "all" in args.experiments else list(dict.fromkeys(args.experiments))
+    run = Runner(args.data_dir, args.checkpoint_dir)
+    for name in names:
+        function, default_seeds = EXPERIMENTS[name]
+        seeds = args.seeds or default_seeds
+        start = time.perf_counter()
+        print(f"== {name}, seeds {seeds}", flush=True)
+        results = function(run, seeds)
+        payload = {"experiment": name, "seeds": seeds,
+                   "provenance": evidence.provenance(evidence.command_line(), run.data_line), **rounded(results)}
+        path = evidence.write_results(name, payload, args.output_dir)
+        print(f"== {name} done in {time.perf_counter() - start:.0f} s -> {path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -121,6 +121,27 @@ def cluster_scores(clusters: np.ndarray, labels: np.ndarray, n_clusters: int = N
     }
 
 
+def held_out_scores(
+    kmeans: KMeans, train_clusters: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray,
+    test_labels: np.ndarray,
+) -> dict[str, float]:
+    """Score a clustering on images it never saw: assign them to the fitted centres, name them as on training.
+
+    Both mappings (mode and Hungarian) come from the training images and their labels;
+    the held-out labels are used only to count. Returns ``accuracy_mode``,
+    ``accuracy_hungarian`` and ``nmi`` of the held-out images.
+    """
+    test_clusters = kmeans.predict(test_features)
+    n_clusters = kmeans.n_clusters
+    mode = mode_mapping(train_clusters, train_labels, n_clusters)
+    hungarian = hungarian_mapping(train_clusters, train_labels, n_clusters)
+    return {
+        "accuracy_mode": float(np.mean(mode[test_clusters] == test_labels)),
+        "accuracy_hungarian": float(np.mean(hungarian[test_clusters] == test_labels)),
+        "nmi": float(normalized_mutual_info_score(test_labels, test_clusters)),
+    }
+
+
 def shared_digits(mapping: np.ndarray) -> dict[int, list[int]]:
     """Return the digits claimed by more than one cluster, with those clusters."""
     claims: dict[int, list[int]] = {}

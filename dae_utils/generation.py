@@ -99,3 +99,37 @@ def nearest_codes(reference: torch.Tensor, queries: torch.Tensor) -> tuple[np.nd
     index = NearestNeighbors(n_neighbors=1).fit(reference.detach().cpu().double().numpy())
     distances, indices = index.kneighbors(queries.detach().cpu().double().numpy())
     return distances[:, 0], indices[:, 0]
+
+
+def sampler_report(
+    train_latent: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_latent: torch.Tensor,
+    test_labels: torch.Tensor,
+    samples: dict[str, torch.Tensor],
+    far_percentile: float = 99.0,
+) -> tuple[dict[str, dict[str, object]], float]:
+    """Measure how each set of sampled codes sits among the training codes, against real unseen codes.
+
+    For every entry of ``samples`` and for the test codes themselves (``"real test
+    codes"``): the median distance to the nearest training code, the share of codes
+    farther than ``far`` (the ``far_percentile`` of the test codes' own distances), the
+    digits of the nearest training codes (``digit_share``, one share per digit) and the
+    total variation distance between that mix and the test set's (0: the same mix,
+    1: no digit in common). Returns the rows and ``far``.
+    """
+    labels = train_labels.numpy()
+    real_share = np.bincount(test_labels.numpy(), minlength=10) / len(test_labels)
+    nearest = {name: nearest_codes(train_latent, codes) for name, codes in
+               {**samples, "real test codes": test_latent}.items()}
+    far = float(np.percentile(nearest["real test codes"][0], far_percentile))
+    rows: dict[str, dict[str, object]] = {}
+    for name, (distance, index) in nearest.items():
+        share = np.bincount(labels[index], minlength=10) / len(index)
+        rows[name] = {
+            "median_distance": float(np.median(distance)),
+            "far_share": float((distance > far).mean()),
+            "total_variation": float(0.5 * np.abs(share - real_share).sum()),
+            "digit_share": share.tolist(),
+        }
+    return rows, far

@@ -53,6 +53,23 @@ def add_noise(
     return noisy.clamp(0.0, 1.0)
 
 
+def salt_and_pepper(images: torch.Tensor, amount: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Return a copy of ``images`` with a random share ``amount`` of the pixels set to 0 or 1, half each.
+
+    Args:
+        images: float tensor with values in [0, 1], any shape.
+        amount: the share of pixels hit, from 0 to 1.
+        generator: optional ``torch.Generator`` (on the CPU) that makes the choice repeatable.
+    """
+    if not isinstance(amount, (int, float)) or isinstance(amount, bool) or not 0 <= amount <= 1:
+        raise ValueError(f"amount must be a share of the pixels from 0 to 1, got {amount!r}. Use 0.1 for 10 %.")
+    hit = torch.rand(images.shape, generator=generator) < amount  # which pixels change
+    white = torch.rand(images.shape, generator=generator) < 0.5  # and to which extreme
+    noisy = images.clone()
+    noisy[hit.to(images.device)] = white[hit].to(images.dtype).to(images.device)
+    return noisy
+
+
 def expected_clamped(x: float, noise_factor: float) -> float:
     """Return the mean of clamp(x + noise_factor * N(0, 1), 0, 1) for a pixel of value ``x``, exactly.
 

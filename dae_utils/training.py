@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -357,9 +358,48 @@ class StepLog:
     running_var: torch.Tensor | None  # (steps, C)
     test_loss: float  # at the end, in eval mode, on the test set with the fixed test noise
 
+    def drift(self, window: int = 20) -> dict[str, tuple[float, float]]:
+        """Say how far the watched layer's input moved: its first ``window`` steps against its last.
+
+        Returns the (smallest, largest) over channels of the absolute change of the
+        per-channel batch mean (``mean_shift``) and of the ratio of the per-channel batch
+        variance, last window over first (``variance_ratio``).
+        """
+        window = min(window, len(self.loss))
+        start_mean, end_mean = self.batch_mean[:window].mean(0), self.batch_mean[-window:].mean(0)
+        start_var, end_var = self.batch_var[:window].mean(0), self.batch_var[-window:].mean(0)
+        shift = (end_mean - start_mean).abs()
+        ratio = end_var / start_var
+        return {"mean_shift": (shift.min().item(), shift.max().item()),
+                "variance_ratio": (ratio.min().item(), ratio.max().item())}
+
+
+def moving_average(values: list[float] | np.ndarray, width: int = 20) -> np.ndarray:
+    """Return the running mean over ``width`` consecutive values (``len(values) - width + 1`` of them)."""
+    return np.convolve(np.asarray(values, dtype=float), np.ones(width) / width, mode="valid")
+
+
+def last_crossing(lower: list[float], upper: list[float], width: int = 20) -> int | None:
+    """Return the step from which ``lower``'s moving average stays below ``upper``'s to the end, or None.
+
+    Steps count from 1, and a moving average over ``width`` steps is placed at its
+    last step. None means the two curves end the other way round.
+    """
+    below = moving_average(lower, width) < moving_average(upper, width)
+    if not below[-1]:
+        return None
+    above = np.flatnonzero(~below)
+    first = above[-1] + 1 if len(above) else 0  # index into the moving average
+    return int(first + width)
+
 
 def train_steps(
-    config: TrainConfig, data: MNISTData, device: torch.device, num_steps: int, progress: bool = True
+    config: TrainConfig,
+    data: MNISTData,
+    device: torch.device,
+    num_steps: int,
+    progress: bool = True,
+    after_norm: Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor | None] | None = None,
 ) -> tuple[Encoder, Decoder, StepLog]:
     """Train for ``num_steps`` batches and record the loss and the encoder's batch-norm statistics at each.
 
@@ -367,7 +407,8 @@ def train_steps(
     noise and initial weights follow ``config.seed`` exactly as ``fit`` does.
     The watched layer is the encoder's batch norm after the second convolution
     (its pass-through when ``config.batchnorm`` is off); its input statistics are
-    recorded either way.
+    recorded either way. ``after_norm``, a forward hook such as
+    ``batchnorm.InjectedShift``, may change that layer's output while training.
     """
     check_int("num_steps", num_steps, 1)
     encoder, decoder, optimizer = build_models(config, device)
@@ -379,7 +420,9 @@ def train_steps(
             x = inputs[0].detach()
             seen.append((x.mean(dim=(0, 2, 3)).cpu(), x.var(dim=(0, 2, 3), unbiased=False).cpu()))
 
-    handle = norm.register_forward_hook(watch)
+    handles = [norm.register_forward_hook(watch)]
+    if after_norm is not None:
+        handles.append(norm.register_forward_hook(after_norm))
     loss_fn = nn.MSELoss()
     losses: list[float] = []
     running: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -401,7 +444,8 @@ def train_steps(
                     break
             epoch += 1
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
         bar.close()
     test_loss = test_epoch(encoder, decoder, device, data.test_loader(config.batch_size), loss_fn, config.noise_factor)
     log = StepLog(
