@@ -29,7 +29,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
 student: $(STAMP)
-	$(BIN)/python -m dae_utils.course student --output-dir $(or $(DIR),student)
+	$(BIN)/python -m dae_utils.course student --output-dir "$(or $(DIR),student)"
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py $(ARGS)

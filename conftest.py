@@ -8,11 +8,23 @@ any kernel starts, passes them on to the notebook kernels too.
 
 import os
 import tempfile
+from pathlib import Path
 
 os.environ["DAE_DATA_SOURCE"] = "sample"
 os.environ.pop("DAE_DATA_DIR", None)
 # Keep unpacked or downloaded data out of the user's cache during tests.
 os.environ["DAE_CACHE_DIR"] = tempfile.mkdtemp(prefix="dae-test-cache-")
+
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent / "notebooks"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Collect the course's notebooks only: not copies in folders below notebooks/ (a student edition put there)."""
+    path = Path(collection_path).resolve()
+    if path.suffix == ".ipynb" and NOTEBOOK_DIR in path.parents and path.parent != NOTEBOOK_DIR:
+        return True
+    return None
 
 
 def pytest_collectstart(collector):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -60,6 +63,7 @@ def save_checkpoint(
         "data_key": data_key,
         "snapshots": snapshots.detach().cpu() if snapshots is not None else None,
     }
+    remove_stale_temporaries(path)
     # Not tempfile.mkstemp: it creates files with mode 0600, and a checkpoint in a shared
     # course folder must follow the umask like every other file (usually 0644).
     tmp_name = str(path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp")
@@ -70,10 +74,55 @@ def save_checkpoint(
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp_name, path)
+    except (OSError, RuntimeError) as error:
+        Path(tmp_name).unlink(missing_ok=True)
+        if not _disk_full(error):
+            raise
+        kept = f"The last complete checkpoint, {path.name}, is kept" if path.exists() else "No checkpoint is kept yet"
+        raise CheckpointSaveError(
+            f"Could not save the checkpoint {path.name}: the disk holding {path.parent} is full "
+            f"({shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free). {kept}. Free some space, or set "
+            "checkpoint_dir to a folder on another disk, and run again to resume."
+        ) from error
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+class CheckpointSaveError(OSError):
+    """A checkpoint that could not be written: the message says why and what is kept."""
+
+
+#: What torch.save's zip writer says when the disk fills up under it.
+_TORCH_SHORT_WRITE = ("unexpected pos", "file write failed", "PytorchStreamWriter failed writing")
+#: A temporary file older than this belongs to a save that was killed, not to one in progress.
+STALE_SECONDS = 600
+
+
+def _disk_full(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return any(words in str(error) for words in _TORCH_SHORT_WRITE)
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete the temporary files that killed saves of ``path`` left behind, and return them.
+
+    A save writes ``.<name>.<random>.tmp`` and renames it; a process killed in
+    between (``kill -9``) leaves it. Only files older than ``STALE_SECONDS`` go, so a
+    save in progress elsewhere is never touched.
+    """
+    removed = []
+    now = time.time()
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_SECONDS:
+                leftover.unlink()
+                removed.append(leftover)
+        except FileNotFoundError:  # another save removed or renamed it meanwhile
+            continue
+    return removed
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -97,12 +146,44 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"{[k for k in _REQUIRED_KEYS if not isinstance(state, dict) or k not in state]}. "
             "Delete it and train again."
         )
-    if state["format_version"] != FORMAT_VERSION:
+    version = state["format_version"]
+    if type(version) is not int or version != FORMAT_VERSION:
+        shown = f"{version!r} (a {type(version).__name__}, not a whole number)" if type(version) is not int else version
         raise CheckpointError(
-            f"{path} has checkpoint format {state['format_version']}, this version of the course reads "
+            f"{path} has checkpoint format {shown}, this version of the course reads "
             f"format {FORMAT_VERSION}. Train again with retrain=True (-p retrain true), or delete the file."
         )
+    problem = _layout_problem(state)
+    if problem:
+        raise CheckpointError(f"{path} is damaged or was not written by the course: {problem}. "
+                              "Delete it and train again.")
     return state
+
+
+def _layout_problem(state: dict[str, Any]) -> str | None:
+    """Say what in a checkpoint's contents has the wrong type or does not add up, or return None."""
+    expected = {"encoder": dict, "decoder": dict, "config": dict, "history": dict, "data_key": str}
+    for key, kind in expected.items():
+        if not isinstance(state[key], kind):
+            return f"its {key} is a {type(state[key]).__name__}, not a {kind.__name__}"
+    if type(state["epoch"]) is not int or state["epoch"] < 0:
+        return f"its epoch is {state['epoch']!r}, not a whole number of epochs"
+    for name, values in state["history"].items():
+        if not isinstance(values, list) or not all(isinstance(v, float) for v in values):
+            return f"its history[{name!r}] is not a list of numbers"
+    done = len(state["history"].get("train_loss", []))
+    if done != state["epoch"]:
+        return f"its history holds {done} epochs, but it says {state['epoch']} are done"
+    planned = state["config"].get("num_epochs")
+    if isinstance(planned, int) and done > planned:
+        return f"its history holds {done} epochs, more than the {planned} its settings plan"
+    optimizer = state.get("optimizer")
+    if optimizer is not None and not (isinstance(optimizer, dict) and {"state", "param_groups"} <= set(optimizer)):
+        return "its optimizer state lacks the state and param_groups that torch.optim saves"
+    snapshots = state.get("snapshots")
+    if snapshots is not None and not isinstance(snapshots, torch.Tensor):
+        return f"its snapshots are a {type(snapshots).__name__}, not a tensor"
+    return None
 
 
 def load_checkpoint(

@@ -21,19 +21,27 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import math
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Unicode
 
 from .data import CACHE_DIR_ENV, DATA_DIR_ENV
-from .runtime import RECORD_MIMETYPE
+from .runtime import PARAMETER_CHECKS, RECORD_MIMETYPE, check_parameters, write_text_atomically
 
 #: The course's notebooks live here, next to the package.
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -58,7 +66,7 @@ def find_notebooks(folder: Path = NOTEBOOK_DIR, selection: list[str] | None = No
         return notebooks
     chosen = []
     for item in selection:
-        number = f"{int(item):02d}" if item.isdigit() else None
+        number = f"{int(item):02d}" if item.isascii() and item.isdigit() else None  # not '²', which isdigit()
         matches = [p for p in notebooks if p.name.startswith(item) or p.name[:2] == number]
         if len(matches) != 1:
             names = ", ".join(p.name for p in notebooks)
@@ -85,25 +93,28 @@ def typed_value(name: str, text: str, default: Any) -> Any:
         CourseError: ``text`` does not fit, saying what would.
     """
     word = text.strip().lower()
+    given = f"-p {name} {shorten(text)!r}"  # a 5,000-digit value is not echoed in full
     if isinstance(default, bool):
         if word in TRUE_WORDS or word in FALSE_WORDS:
             return word in TRUE_WORDS
-        raise CourseError(f"-p {name} {text!r}: {name} is true or false (also yes/no, 1/0), e.g. -p {name} false.")
+        raise CourseError(f"{given}: {name} is true or false (also yes/no, 1/0), e.g. -p {name} false.")
     if isinstance(default, int):
         try:
             return int(text.strip())
         except ValueError:
-            raise CourseError(f"-p {name} {text!r}: {name} is a whole number, e.g. -p {name} {default}.") from None
+            raise CourseError(f"{given}: {name} is a whole number, e.g. -p {name} {default}.") from None
     if isinstance(default, float):
         try:
             value = float(text.strip())
         except ValueError:
             value = math.nan
         if not math.isfinite(value):
-            raise CourseError(f"-p {name} {text!r}: {name} is a finite number, e.g. -p {name} {default}.")
+            raise CourseError(f"{given}: {name} is a finite number, e.g. -p {name} {default}.")
         return value
-    if default is None and word in NONE_WORDS:
-        return None
+    if name.endswith("_dir") and word == "":
+        raise CourseError(f"{given}: {name} is a folder; give its path, or none to use no folder.")
+    if (default is None or name.endswith("_dir")) and word in NONE_WORDS:
+        return None  # a folder parameter set to none: no folder (e.g. train without saving checkpoints)
     if isinstance(default, str) or default is None:
         try:
             value = ast.literal_eval(text)
@@ -132,11 +143,23 @@ def prepare_parameters(notebooks: list[Path], parameters: dict[str, str]) -> dic
     if unknown:
         known = sorted(set().union(*(set(d) for d in declared.values())))
         raise CourseError(f"Unknown parameter(s) {sorted(unknown)}; these notebooks take: {', '.join(known)}.")
-    return {
-        path: {name: typed_value(name, str(text), declared[path][name])
-               for name, text in parameters.items() if name in declared[path]}
-        for path in notebooks
-    }
+    typed = {path: {name: typed_value(name, str(text), declared[path][name])
+                    for name, text in parameters.items() if name in declared[path]}
+             for path in notebooks}
+    for own in typed.values():  # the notebooks' own range checks (their first cell), before any kernel starts
+        for name, value in own.items():
+            if name in PARAMETER_CHECKS:
+                try:
+                    check_parameters(**{name: value})
+                except ValueError as error:
+                    raise CourseError(f"-p {name} {shorten(parameters[name])!r}: {error}") from None
+    return typed
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """Return ``text``, cut in the middle if it is longer than ``limit`` characters, for messages."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[: limit // 2]}...{text[-limit // 2 :]} ({len(text)} characters)"
 
 
 def check_kernel(kernel_name: str | None) -> None:
@@ -151,6 +174,16 @@ def check_kernel(kernel_name: str | None) -> None:
     except NoSuchKernel:
         known = ", ".join(sorted(manager.find_kernel_specs())) or "none"
         raise CourseError(f"--kernel {kernel_name!r}: no such Jupyter kernel. Installed kernels: {known}.") from None
+
+
+def refuse_inside(output_dir: Path, notebook_dir: Path) -> None:
+    """Refuse an output folder inside the notebook folder: ``pytest --nbval`` would collect its notebooks."""
+    inside = Path(os.path.abspath(output_dir))
+    if inside == Path(os.path.abspath(notebook_dir)) or Path(os.path.abspath(notebook_dir)) in inside.parents:
+        raise CourseError(
+            f"--output-dir {output_dir} is inside the notebook folder {notebook_dir}, where the test suite would "
+            "run its notebooks as if they were the course's. Choose a folder outside it, e.g. student/ or runs/."
+        )
 
 
 def claim_run_dir(output_dir: Path | None) -> Path:
@@ -176,6 +209,9 @@ def claim_run_dir(output_dir: Path | None) -> Path:
             else:
                 raise CourseError(f"Could not create a new run folder next to {base}; pass --output-dir.")
         else:
+            if output_dir.is_symlink() and not output_dir.exists():
+                raise CourseError(f"--output-dir {output_dir} is a link to {os.readlink(output_dir)}, which does not "
+                                  "exist; create that folder, or name another one.")
             if output_dir.exists() and not output_dir.is_dir():
                 raise CourseError(f"--output-dir {output_dir} is a file; name a folder (new or empty).")
             if output_dir.is_dir() and any(output_dir.iterdir()):
@@ -206,6 +242,25 @@ def recorded_values(path: Path) -> dict[str, Any]:
     return values
 
 
+class CourseKernelManager(AsyncKernelManager):
+    """Start a course kernel whose own messages go to a log file, not to the runner's terminal.
+
+    A kernel stopped in the middle of a cell (Ctrl-C, SIGTERM) prints a long ZMQ
+    traceback while its sockets close; it belongs in the run folder, not between the
+    runner's lines. What the notebook's cells print is not affected: that reaches the
+    executed notebook as usual.
+    """
+
+    stderr_log = Unicode("", config=True, help="file that receives the kernel process's stderr ('': inherit it)")
+
+    async def start_kernel(self, **kw: Any) -> None:
+        if not self.stderr_log:
+            return await super().start_kernel(**kw)
+        with open(self.stderr_log, "ab") as log:  # the kernel process keeps its own copy of the handle
+            kw.setdefault("stderr", log)
+            return await super().start_kernel(**kw)
+
+
 def run_course(
     notebooks: list[Path],
     output_dir: Path,
@@ -222,9 +277,6 @@ def run_course(
     from papermill.exceptions import PapermillExecutionError
     from traitlets.config import Config
 
-    # Kernels talk to the runner over local IPC sockets, not TCP: nothing to eavesdrop on,
-    # and no "running over TCP without encryption" warning in every run's output.
-    ipc = Config({"KernelManager": {"transport": "ipc"}})
     output_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, dict[str, Any]] = {}
     for number, path in enumerate(notebooks, start=1):
@@ -239,11 +291,18 @@ def run_course(
             f"Interrupted during {path.name}. {kept} Training keeps its last completed epoch in its "
             f"checkpoint, so running the rest again resumes there: --notebooks {rest} with the same -p values."
         )
+        kernel_log = Path(os.path.abspath(output_dir / f"{path.stem}.kernel.log"))  # papermill runs in notebooks/
         try:
-            papermill.execute_notebook(
-                str(path), str(out_path), parameters=own, cwd=str(path.parent),
-                kernel_name=kernel_name, progress_bar=False, config=ipc,
-            )
+            with tempfile.TemporaryDirectory(prefix="dae-kernel-") as sockets:
+                # Kernels talk to the runner over local IPC sockets, not TCP: nothing to eavesdrop on, and no
+                # "running over TCP without encryption" warning. The sockets live in a private folder of their
+                # own, so runs started together never share a name, and nothing is written into notebooks/.
+                config = Config({"CourseKernelManager": {
+                    "transport": "ipc", "ip": str(Path(sockets) / "kernel"), "stderr_log": str(kernel_log)}})
+                papermill.execute_notebook(
+                    str(path), str(out_path), parameters=own, cwd=str(path.parent), kernel_name=kernel_name,
+                    progress_bar=False, config=config, kernel_manager_class=CourseKernelManager,
+                )
         except PapermillExecutionError as error:
             if error.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel before the runner
                 raise CourseError(interrupted) from None
@@ -258,8 +317,11 @@ def run_course(
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise CourseError(
                 f"{path.name} stopped: {type(error).__name__}: {first_line}"
-                f"\nIf the kernel died, the machine may have run out of memory. {kept}"
+                f"\nIf the kernel died, the machine may have run out of memory; the kernel's own messages are "
+                f"in {kernel_log}. {kept}"
             ) from error
+        if kernel_log.exists() and kernel_log.stat().st_size == 0:
+            kernel_log.unlink()
         seconds = time.perf_counter() - start
         summary[path.name] = {"wall_time_s": round(seconds, 1), **recorded_values(out_path)}
         print(f"      done in {seconds:.1f} s -> {out_path}", flush=True)
@@ -290,12 +352,8 @@ def make_student_edition(notebooks: list[Path], output_dir: Path) -> list[Path]:
 
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
         raise CourseError(f"{output_dir} is not an empty folder; choose a new --output-dir for the student edition.")
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CourseError(f"Cannot create {output_dir}: {error.strerror or error}.") from None
-    written = []
-    for path in notebooks:
+    editions = []
+    for path in notebooks:  # everything is prepared before anything is written
         nb = nbformat.read(path, as_version=4)
         nb, _ = ClearSolutions(enforce_metadata=False).preprocess(nb, {})
         for index in exercise_cells(nb):
@@ -304,8 +362,24 @@ def make_student_edition(notebooks: list[Path], output_dir: Path) -> list[Path]:
         leftover = [i for i, cell in enumerate(nb.cells) if "END SOLUTION" in cell.source]
         if leftover:
             raise CourseError(f"{path.name}: cells {leftover} still hold a solution marker; check their pairing.")
-        nbformat.write(nb, output_dir / path.name)
-        written.append(output_dir / path.name)
+        text = nbformat.writes(nb)
+        editions.append((output_dir / path.name, text if text.endswith("\n") else text + "\n"))
+    created = not output_dir.exists()
+    written: list[Path] = []
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for target, text in editions:
+            write_text_atomically(target, text)
+            written.append(target)
+    except OSError as error:
+        for target in written:  # leave the folder as it was, so the same command can simply run again
+            target.unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(output_dir, ignore_errors=True)
+        raise CourseError(
+            f"Cannot write the student edition into {output_dir}: {error.strerror or error}. Nothing was left "
+            "behind; choose a folder you can write to, on a disk with space, and run the command again."
+        ) from None
     return written
 
 
@@ -321,6 +395,49 @@ def format_summary(summary: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+#: Each ``-p NAME VALUE`` travels as one ``--parameter-pair=NAME=VALUE`` token through argparse (see ``main``).
+PAIR_OPTION = "--parameter-pair"
+
+
+def join_parameter_options(argv: list[str]) -> list[str]:
+    """Turn every ``-p NAME VALUE`` into one token, so that argparse reads a VALUE such as -1e-3 or -inf as a value.
+
+    argparse takes any word that starts with '-' and is not a plain negative number
+    for an option, and then says "expected 2 arguments".
+    """
+    joined, i = [], 0
+    while i < len(argv):
+        if argv[i] in ("-p", "--parameter") and i + 2 < len(argv):  # a -p short of two words: argparse says so
+            joined.append(f"{PAIR_OPTION}={argv[i + 1]}={argv[i + 2]}")
+            i += 3
+        else:
+            joined.append(argv[i])
+            i += 1
+    return joined
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (``kill``, a batch system's time limit) like Ctrl-C while the course runs.
+
+    Without this, SIGTERM ends the runner at once: exit code 143, no message, and
+    the kernel left to die on its own. As a KeyboardInterrupt it takes Ctrl-C's
+    path: a short message, exit code 1, ``summary.json`` with what finished, and
+    the kernel shut down.
+    """
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # signals can only be caught there
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run or list the course."""
     parser = argparse.ArgumentParser(prog="python -m dae_utils.course", description=__doc__.split("\n\n")[0])
@@ -330,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--output-dir", type=Path, help="run folder (default: runs/<date-time>); must be new or empty")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="set a notebook parameter, e.g. -p num_epochs 5 (repeatable)")
+    run.add_argument(PAIR_OPTION, action="append", default=[], help=argparse.SUPPRESS)
     run.add_argument("--kernel", help="Jupyter kernel name (default: the notebooks' own)")
     listing = commands.add_parser("list", help="list the notebooks and their parameters")
     student = commands.add_parser("student", help="write the student edition: solutions replaced by stubs")
@@ -338,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     for command in (run, listing, student):
         command.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR,
                              help="folder of numbered notebooks (default: the course's)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_parameter_options(sys.argv[1:] if argv is None else list(argv)))
     for variable in (DATA_DIR_ENV, CACHE_DIR_ENV):  # kernels run in notebooks/: make folders absolute here
         if os.environ.get(variable):
             os.environ[variable] = os.path.abspath(os.path.expanduser(os.environ[variable]))
@@ -351,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"    {name} = {default}")
             return 0
         if args.command == "student":
+            refuse_inside(args.output_dir, args.notebook_dir)
             for path in make_student_edition(find_notebooks(args.notebook_dir, args.notebooks), args.output_dir):
                 print(f"wrote {path}")
             print(f"The student edition is in {args.output_dir}: open it with jupyter lab {args.output_dir}")
@@ -358,11 +477,14 @@ def main(argv: list[str] | None = None) -> int:
         notebooks = find_notebooks(args.notebook_dir, args.notebooks)
         # Check everything that can be checked before the run folder exists, so a refused
         # command leaves nothing behind.
-        parameters = prepare_parameters(notebooks, dict(args.parameter))
+        parameters = prepare_parameters(notebooks, dict(pair.split("=", 1) for pair in args.parameter_pair))
         check_kernel(args.kernel)
+        if args.output_dir is not None:
+            refuse_inside(args.output_dir, args.notebook_dir)
         output_dir = claim_run_dir(args.output_dir)
         print(f"Running {len(notebooks)} notebook(s) into {output_dir}", flush=True)
-        summary = run_course(notebooks, output_dir, parameters, args.kernel)
+        with sigterm_as_interrupt():
+            summary = run_course(notebooks, output_dir, parameters, args.kernel)
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

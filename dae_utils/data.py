@@ -185,6 +185,10 @@ def _idx_problem(path: Path) -> str | None:
             dims = [int.from_bytes(file.read(4), "big") for _ in range(magic[3])]
     except FileNotFoundError:
         return f"{path} is missing"
+    kind, expected_kind = ("images" if len(dims) == 3 else "labels"), ("labels" if "labels" in path.name else "images")
+    if kind != expected_kind:
+        return (f"{path} holds {kind}, but its name says {expected_kind}: were the image and label files swapped "
+                "or renamed?")
     expected = 4 + 4 * len(dims) + int(np.prod(dims))
     if size != expected:
         return f"{path} is truncated or damaged: {size:,} bytes where its header promises {expected:,}"
@@ -200,6 +204,15 @@ def _unpacked_problem(root: Path) -> str | None:
         problem = _idx_problem(raw / Path(name).stem)
         if problem is not None:
             return problem
+    for split in ("train", "t10k"):  # sound files can still disagree with each other
+        images, labels = raw / f"{split}-images-idx3-ubyte", raw / f"{split}-labels-idx1-ubyte"
+        counts = []
+        for path in (images, labels):
+            with path.open("rb") as file:
+                counts.append(int.from_bytes(file.read(8)[4:], "big"))  # the first size in the header
+        if counts[0] != counts[1]:
+            return (f"{images} holds {counts[0]:,} images but {labels} holds {counts[1]:,} labels; "
+                    "they must come from the same MNIST split")
     return None
 
 
@@ -273,9 +286,10 @@ def _staging_dir(parent: Path, prefix: str) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    except PermissionError as error:
-        raise PermissionError(
-            f"Cannot write to the data cache folder {parent}: {error.strerror}. "
+    except OSError as error:  # no permission, a read-only disk, a file where the folder should be, a full disk
+        raise type(error)(
+            error.errno,
+            f"Cannot write to the data cache folder {parent}: {error.strerror or error}. "
             f"Set the environment variable {CACHE_DIR_ENV} to a folder you can write to "
             "(or give data_dir a folder that holds the unpacked files)."
         ) from None
@@ -381,6 +395,9 @@ def load_mnist(
     """
     if source == "auto" and data_dir is None:  # a folder passed in wins over the environment
         source = os.environ.get(DATA_SOURCE_ENV) or "auto"
+        if source not in SOURCES:
+            raise ValueError(f"The environment variable {DATA_SOURCE_ENV} is {source!r}; it must be one of "
+                             f"{', '.join(map(repr, SOURCES))} (lower case), or unset.")
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))}, got {source!r}.")
     data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None

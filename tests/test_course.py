@@ -1,9 +1,14 @@
 """The headless course runner: selection, parameters, summary, and failures."""
 
 import ast
+import errno
 import json
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -30,6 +35,8 @@ def test_find_notebooks_in_course_order_and_by_selection():
     assert [p.name[:2] for p in course.find_notebooks(selection=["3", "01", "03"])] == ["01", "03"]
     with pytest.raises(course.CourseError, match="matches 0 notebooks; choose from"):
         course.find_notebooks(selection=["07"])
+    with pytest.raises(course.CourseError, match="'²' matches 0 notebooks"):  # isdigit(), yet not a number
+        course.find_notebooks(selection=["²"])
 
 
 @pytest.mark.parametrize("text, default, value", [
@@ -58,6 +65,14 @@ def test_relative_folders_are_taken_from_the_current_folder(tmp_path, monkeypatc
     assert course.typed_value("checkpoint_dir", "relck", "../checkpoints") == str(tmp_path / "relck")
     assert course.typed_value("data_dir", "data/mnist", None) == str(tmp_path / "data" / "mnist")
     assert course.typed_value("data_source", "sample", "auto") == "sample"  # not a folder: as written
+
+
+def test_a_folder_set_to_none_means_no_folder_and_an_empty_one_is_refused():
+    assert course.typed_value("checkpoint_dir", "none", "../checkpoints") is None  # not a folder named none
+    assert course.typed_value("checkpoint_dir", "None", "../checkpoints") is None
+    for name, default in (("checkpoint_dir", "../checkpoints"), ("data_dir", None)):
+        with pytest.raises(course.CourseError, match=f"-p {name} '': {name} is a folder; give its path, or none"):
+            course.typed_value(name, "", default)
 
 
 def test_every_notebook_declares_plain_literal_parameters():
@@ -178,6 +193,36 @@ def test_bad_value_and_unknown_kernel_are_refused_before_anything_is_written(tmp
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name, value, message", [
+    ("num_epochs", "0", "num_epochs must be a positive integer, got 0"),
+    ("latent_dim", "0", "latent_dim must be a positive integer, got 0"),
+    ("noise_factor", "-0.5", "noise_factor must be a finite number >= 0, got -0.5"),
+    ("noise_factor", "-1e-3", "noise_factor must be a finite number >= 0, got -0.001"),  # argparse read an option
+    ("noise_factor", "-inf", "-p noise_factor '-inf': noise_factor is a finite number"),
+    ("lr", "1e-400", "lr must be greater than 0, got 0.0"),  # too small for a float: read as 0
+])
+def test_out_of_range_values_are_refused_before_any_kernel_starts(tmp_path, capsys, name, value, message):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    declared = "num_epochs = 30\nlatent_dim = 4\nnoise_factor = 0.3\nlr = 0.001"
+    write_notebook(nbs / "01_a.ipynb", ["pass"], parameters=declared)
+    out = tmp_path / "out"
+    assert course.main(["run", "--notebook-dir", str(nbs), "--output-dir", str(out), "-p", name, value]) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()  # refused before the run folder, let alone a kernel
+
+
+def test_a_huge_value_is_not_echoed_in_full(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_notebook(nbs / "01_a.ipynb", ["pass"], parameters="num_epochs = 30")
+    huge = "9" * 5000
+    assert course.main(["run", "--notebook-dir", str(nbs), "--output-dir", str(tmp_path / "out"),
+                        "-p", "num_epochs", huge + "x"]) == 1
+    err = capsys.readouterr().err
+    assert "is a whole number" in err and "(5001 characters)" in err and len(err) < 300
+
+
 def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
     class Frozen(course.datetime):
         @classmethod
@@ -244,6 +289,27 @@ def test_ctrl_c_ends_the_run_with_a_message_saying_how_to_resume(tmp_path, capsy
     assert list(json.loads((out / "summary.json").read_text())) == ["01_a.ipynb"]
 
 
+def test_sigterm_ends_the_run_like_ctrl_c(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_notebook(nbs / "01_a.ipynb", ["pass"])
+    write_notebook(nbs / "02_b.ipynb", ["import pathlib, time", "pathlib.Path('started').touch()\ntime.sleep(120)"])
+    out = tmp_path / "run"
+    runner = subprocess.Popen([sys.executable, "-m", "dae_utils.course", "run", "--notebook-dir", str(nbs),
+                               "--output-dir", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    for _ in range(600):  # until the second notebook's kernel is busy sleeping
+        if (nbs / "started").exists() or runner.poll() is not None:
+            break
+        time.sleep(0.1)
+    runner.send_signal(signal.SIGTERM)
+    stdout, stderr = runner.communicate(timeout=60)
+    assert runner.returncode == 1, (stdout, stderr)
+    assert "Interrupted during 02_b.ipynb" in stderr and "--notebooks 02" in stderr
+    assert list(json.loads((out / "summary.json").read_text())) == ["01_a.ipynb"]
+    assert "Traceback" not in stderr, stderr
+
+
 def test_every_notebook_checks_all_its_parameters_in_the_first_cell_after_them():
     """A bad -p value must get the package's clear error at once, not deep inside a plot."""
     for path in course.find_notebooks():
@@ -299,6 +365,81 @@ def test_every_notebook_has_checked_exercises_with_nbgrader_metadata():
             assert following.metadata["nbgrader"]["grade"] is True and "exercises.check_" in following.source
         grade_ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
         assert len(grade_ids) == len(set(grade_ids)), path.name
+
+
+#: A lab session, reading and exercises included.
+SESSION_MINUTES = 90
+
+
+def test_every_notebook_opens_with_a_time_estimate_that_fits_one_session():
+    for path in course.find_notebooks():
+        first = nbformat.read(path, as_version=4).cells[0].source
+        match = re.search(r"\*\*Time:\*\* about (\d+) minutes \((\d+) to read and run, (\d+) for the exercises\)",
+                          first)
+        assert match, f"{path.name}: the first cell gives no time estimate"
+        total, reading, exercises = map(int, match.groups())
+        assert total == reading + exercises <= SESSION_MINUTES, path.name
+
+
+def test_a_dangling_link_as_output_dir_is_called_what_it_is(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_notebook(nbs / "01_a.ipynb", ["pass"], parameters="x = 1")
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "gone")
+    assert course.main(["run", "--notebook-dir", str(nbs), "--output-dir", str(link)]) == 1
+    err = capsys.readouterr().err
+    assert "is a link to" in err and "which does not exist" in err and "in use by another run" not in err
+
+
+def test_output_folders_inside_the_notebook_folder_are_refused(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_notebook(nbs / "01_a.ipynb", ["pass"], parameters="x = 1")
+    for command in (["student"], ["run"]):
+        for inside in (nbs / "student", nbs):
+            assert course.main([*command, "--notebook-dir", str(nbs), "--output-dir", str(inside)]) == 1
+            assert "is inside the notebook folder" in capsys.readouterr().err
+    assert sorted(p.name for p in nbs.iterdir()) == ["01_a.ipynb"]  # nothing written
+
+
+def test_nbval_collects_no_notebook_from_a_folder_below_notebooks(tmp_path):
+    copy = ROOT / "notebooks" / "pytest-collect-check"
+    copy.mkdir()
+    try:
+        nbformat.write(nbformat.v4.new_notebook(cells=[new_code_cell("raise NotImplementedError()")]),
+                       copy / "01_copy.ipynb")
+        result = subprocess.run([sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "--collect-only",
+                                 "-q", "notebooks"], cwd=ROOT, capture_output=True, text=True)
+        assert "01_copy.ipynb" not in result.stdout and "01_noise_and_data.ipynb" in result.stdout, result.stdout
+    finally:
+        shutil.rmtree(copy)
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_student_edition_that_cannot_be_written_leaves_nothing_and_can_be_rerun(tmp_path, capsys, monkeypatch,
+                                                                                 existing):
+    out = tmp_path / "student"
+    if existing:
+        out.mkdir()  # an empty folder given on purpose stays; one the command made goes
+    real = course.write_text_atomically
+    calls = []
+
+    def disk_fills_up(path, text):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, text)
+
+    monkeypatch.setattr(course, "write_text_atomically", disk_fills_up)
+    assert course.main(["student", "--output-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Cannot write the student edition" in err and "No space left on device" in err and "Nothing was left" in err
+    assert (out.exists() and not any(out.iterdir())) if existing else not out.exists()
+    monkeypatch.setattr(course, "write_text_atomically", real)
+    assert course.main(["student", "--output-dir", str(out)]) == 0  # the same command now simply works
+    assert len(list(out.glob("*.ipynb"))) == len(course.find_notebooks())
+    assert not list(out.glob(".*.tmp"))
 
 
 def test_student_edition_holds_no_solution_code(tmp_path, capsys):

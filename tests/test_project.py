@@ -58,3 +58,11 @@ def test_ci_runs_the_readme_test_command():
     assert commands == ["make course", "make test"]
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert "make test" in ci
+
+
+def test_make_student_keeps_a_folder_name_with_a_space_whole():
+    import subprocess
+
+    printed = subprocess.run(["make", "-n", "student", "DIR=my student edition"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout
+    assert '--output-dir "my student edition"' in printed

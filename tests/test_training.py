@@ -1,3 +1,7 @@
+import errno
+import os
+import subprocess
+import time
 from dataclasses import replace
 
 import pytest
@@ -148,6 +152,79 @@ def test_failed_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
                              epoch=2, history=history, data_key="x")
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+@pytest.mark.parametrize("failure", [
+    OSError(errno.ENOSPC, "No space left on device"),
+    RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1088 vs 982"),  # torch's zip writer
+])
+def test_a_full_disk_says_so_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, failure):
+    history = {"train_loss": [0.1], "test_loss": [0.1]}
+    path = ckpt.save_checkpoint(tmp_path / "c.pt", Encoder(4), Decoder(4), config={"latent_dim": 4},
+                                epoch=1, history=history, data_key="x")
+    before = path.read_bytes()
+
+    def disk_full(state, file):
+        file.write(b"half a checkpoint")
+        raise failure
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(ckpt.CheckpointSaveError, match=r"the disk holding .* is full .* MiB free\). The last "
+                                                       r"complete checkpoint, c\.pt, is kept\. .*checkpoint_dir"):
+        ckpt.save_checkpoint(path, Encoder(4), Decoder(4), config={"latent_dim": 4},
+                             epoch=2, history=history, data_key="x")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_a_full_disk_is_reported_on_a_real_tiny_filesystem(tmp_path):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root); the simulated full disk above still runs")
+    try:
+        history = {"train_loss": [0.1], "test_loss": [0.1]}
+        with pytest.raises(ckpt.CheckpointSaveError, match="is full"):
+            ckpt.save_checkpoint(folder / "c.pt", Encoder(4), Decoder(4), config={"latent_dim": 4}, epoch=1,
+                                 history=history, data_key="x", snapshots=torch.zeros(30, 8, 1, 28, 28))
+        assert list(folder.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_stale_temporary_files_of_killed_saves_are_cleaned(tmp_path):
+    history = {"train_loss": [0.1], "test_loss": [0.1]}
+    stale, fresh = tmp_path / ".c.pt.0123.tmp", tmp_path / ".c.pt.4567.tmp"
+    stale.write_bytes(b"x" * 100)
+    fresh.write_bytes(b"y")
+    old = time.time() - ckpt.STALE_SECONDS - 5
+    os.utime(stale, (old, old))
+    ckpt.save_checkpoint(tmp_path / "c.pt", Encoder(4), Decoder(4), config={"latent_dim": 4},
+                         epoch=1, history=history, data_key="x")
+    assert not stale.exists()  # left by a save killed long ago
+    assert fresh.exists()  # may belong to a save in progress elsewhere
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.update(config=[4, 0.3]), "its config is a list, not a dict"),
+    (lambda s: s.update(encoder=torch.zeros(3)), "its encoder is a Tensor, not a dict"),
+    (lambda s: s.update(history=None), "its history is a NoneType, not a dict"),
+    (lambda s: s.update(optimizer={"lr": 0.001}), "lacks the state and param_groups"),
+    (lambda s: s.update(epoch="2"), "its epoch is '2', not a whole number"),
+    (lambda s: s["history"].update(train_loss=[0.1] * 34, test_loss=[0.1] * 34) or s.update(epoch=34),
+     "its history holds 34 epochs, more than the 30 its settings plan"),
+    (lambda s: s.update(format_version="2"), r"has checkpoint format '2' \(a str, not a whole number\)"),
+])
+def test_hand_made_checkpoints_with_wrong_contents_are_refused_by_name(tmp_path, change, message):
+    history = {"train_loss": [0.1, 0.1], "test_loss": [0.1, 0.1]}
+    path = ckpt.save_checkpoint(tmp_path / "c.pt", Encoder(4), Decoder(4), config={"latent_dim": 4, "num_epochs": 30},
+                                epoch=2, history=history, data_key="x", optimizer=build_models(CONFIG, CPU)[2])
+    state = torch.load(path, weights_only=True)
+    change(state)
+    torch.save(state, path)
+    with pytest.raises(ckpt.CheckpointError, match=message):
+        ckpt.load_checkpoint(path, Encoder(4), Decoder(4))
 
 
 def test_fit_reports_progress_with_tqdm(small, capsys):
