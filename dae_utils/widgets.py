@@ -23,8 +23,9 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
+from . import plotting
 from .generation import LatentGaussian, class_means, decode
-from .noise import DEFAULT_NOISE_FACTOR, add_noise, psnr
+from .noise import DEFAULT_NOISE_FACTOR, add_noise, check_noise_factor, psnr
 
 #: Step of the latent sliders: fine enough to morph smoothly, coarse enough that one key press changes the picture.
 SLIDER_STEP = 0.05
@@ -67,12 +68,18 @@ class NoiseExplorer:
         noise_factor: float = DEFAULT_NOISE_FACTOR,
         seed: int = 0,
     ):
+        noise_factor = check_noise_factor(noise_factor)  # a NaN or a negative factor: a clear ValueError now
+        if len(images) == 0 or len(images) != len(labels):
+            raise ValueError(f"NoiseExplorer needs images and one label per image; got {len(images)} images and "
+                             f"{len(labels)} labels.")
         self.images = images
         self.labels = labels
         self.noise_factor = widgets.FloatSlider(
-            value=noise_factor, min=0.0, max=1.0, step=0.01, description="noise factor", continuous_update=True
+            value=noise_factor, min=0.0, max=max(1.0, noise_factor), step=0.01, description="noise factor",
+            continuous_update=True,
         )
-        self.digit = widgets.Dropdown(options=[("any", -1)] + [(str(d), d) for d in range(10)], description="digit")
+        present = sorted(int(d) for d in torch.unique(labels))  # a digit with no image is not offered
+        self.digit = widgets.Dropdown(options=[("any", -1)] + [(str(d), d) for d in present], description="digit")
         self.index = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image")
         self.resample = widgets.Button(description="new noise", icon="refresh")
         self._fig = Figure(figsize=(5, 2.8))
@@ -212,8 +219,9 @@ class LatentExplorer:
         points = self._project(latent[keep])
         map_ax.scatter(points[:, 0], points[:, 1], c=labels[keep].numpy(), cmap="tab10", s=2, vmin=-0.5, vmax=9.5,
                        rasterized=True)
+        plotting.label_classes(map_ax, points, labels[keep].numpy(), fontsize=7)  # the colour legend, in place
         (self._marker,) = map_ax.plot([0], [0], marker="*", markersize=15, color="black", markeredgecolor="white")
-        map_ax.set_title("training codes (PCA), current: *", fontsize=9)
+        map_ax.set_title("training codes (PCA) by digit, current: *", fontsize=9)
         map_ax.set_xticks([])
         map_ax.set_yticks([])
         self._fig.tight_layout()
@@ -252,10 +260,15 @@ class LatentExplorer:
         finite number leaves its slider where it was; the note under the sliders
         says which, so no sample is changed silently.
         """
+        values = torch.as_tensor(code, dtype=torch.float64).flatten() if not isinstance(code, str) else None
+        if values is None or values.numel() != len(self.sliders) or torch.as_tensor(code).dim() > 1:
+            shape = tuple(torch.as_tensor(code).shape) if values is not None else type(code).__name__
+            raise ValueError(f"set_code needs one code of {len(self.sliders)} numbers, shape ({len(self.sliders)},); "
+                             f"got {shape}. Nothing was changed.")
         notes = []
         self._holding = True
         try:
-            for slider, value in zip(self.sliders, code.tolist(), strict=True):
+            for slider, value in zip(self.sliders, values.tolist(), strict=True):
                 if not math.isfinite(value):
                     notes.append(f"{slider.description} = {value} ignored (not a number)")
                     continue
@@ -283,8 +296,9 @@ class LatentExplorer:
             return None
         code = self.code
         if not torch.isfinite(code).all():  # a NaN typed into a slider's box: go back to the last good code
-            self.note.value = "a value that is not a number was ignored"
-            return self.set_code(self._last_code)
+            image = self.set_code(self._last_code)
+            self.note.value = "a value that is not a number was ignored; the sliders are back where they were"
+            return image
         self._last_code = code
         self.note.value = ""
         image = decode(self.decoder, code.unsqueeze(0), self.device)[0]

@@ -220,9 +220,22 @@ def test_latent_explorer_says_when_it_clips_and_ignores_nan():
     assert "z0 = nan ignored" in explorer.note.value
     explorer.sliders[1].value = float("nan")  # what typing "nan" into the slider's box does
     assert torch.isfinite(explorer.code).all() and torch.isfinite(explorer.decoded).all()
+    assert "not a number was ignored" in explorer.note.value  # the docstring promises a note
     explorer.sliders[1].value = 0.0  # and it keeps working
     with torch.no_grad():
         assert torch.allclose(explorer.decoded, decoder(explorer.code.unsqueeze(0))[0])
+
+
+@pytest.mark.parametrize("code", [torch.tensor([9.0, 9.0]), torch.tensor([0.1, 0.2, 0.3, 0.4]),
+                                  torch.zeros(1, 3), "0.1 0.2 0.3"])
+def test_latent_explorer_refuses_a_code_of_the_wrong_length_before_moving_anything(code):
+    torch.manual_seed(0)
+    explorer = widgets.LatentExplorer(Decoder(3).eval(), torch.randn(300, 3), torch.arange(300) % 10, CPU, seed=0)
+    explorer.set_code(torch.tensor([0.5, -0.5, 0.25]))
+    before, picture = explorer.code.clone(), explorer.decoded.clone()
+    with pytest.raises(ValueError, match=r"one code of 3 numbers.*Nothing was changed"):
+        explorer.set_code(code)
+    assert torch.equal(explorer.code, before) and torch.equal(explorer.decoded, picture)
 
 
 def test_latent_explorer_walk_nearest_image_and_map_marker():
@@ -241,6 +254,22 @@ def test_latent_explorer_walk_nearest_image_and_map_marker():
     assert explorer.nearest_distance == pytest.approx(float(distances.min()), abs=1e-6)
     marker_x, marker_y = explorer._marker.get_data()
     assert [marker_x[0], marker_y[0]] == pytest.approx(explorer._pca.transform(explorer.code.double()[None].numpy())[0])
+
+
+@pytest.mark.parametrize("factor", [float("nan"), -0.1, "lots"])
+def test_noise_explorer_refuses_a_bad_noise_factor_at_once(digits, factor):
+    with pytest.raises(ValueError, match="noise_factor must be"):
+        widgets.NoiseExplorer(*digits, noise_factor=factor)
+
+
+def test_noise_explorer_offers_only_the_digits_it_has(digits):
+    images, labels = digits
+    explorer = widgets.NoiseExplorer(images[labels < 3], labels[labels < 3])
+    assert [value for _, value in explorer.digit.options] == [-1, 0, 1, 2]
+    explorer.digit.value = 2
+    assert int(explorer.labels[explorer._candidates()[explorer.index.value]]) == 2
+    with pytest.raises(ValueError, match="one label per image"):
+        widgets.NoiseExplorer(images, labels[:5])
 
 
 def test_noise_explorer_ignores_nan_and_keeps_working(digits):
