@@ -114,7 +114,7 @@ def course(run: Runner, seeds: list[int]) -> dict[str, Any]:
                    "fitted Gaussian": gaussian.sample(SAMPLES, generator=torch.Generator().manual_seed(EVAL_SEED))}
         report, _ = generation.sampler_report(train_latent, run.mnist.train_labels, test_latent,
                                               run.mnist.test_labels, samples)
-        row["samplers"] = {name: {k: v for k, v in values.items() if k != "digit_share"}
+        row["samplers"] = {name: {k: v for k, v in values.items() if isinstance(v, float)}
                            for name, values in report.items()}
         # Notebook 5: k-means as the notebook runs it, on the training codes and on held-out codes.
         runs = clustering.kmeans_restarts(train_latent.numpy(), random_states=range(10), n_init=10, progress=False)
@@ -313,14 +313,16 @@ def main() -> None:
     args = parser.parse_args()
     names = list(EXPERIMENTS) if "all" in args.experiments else list(dict.fromkeys(args.experiments))
     run = Runner(args.data_dir, args.checkpoint_dir)
+    # The code that runs is the code loaded now: record the commit and its state before the hour of work,
+    # not after it, when the working tree may have moved on.
+    made = evidence.provenance(evidence.command_line(), run.data_line)
     for name in names:
         function, default_seeds = EXPERIMENTS[name]
         seeds = args.seeds or default_seeds
         start = time.perf_counter()
         print(f"== {name}, seeds {seeds}", flush=True)
         results = function(run, seeds)
-        payload = {"experiment": name, "seeds": seeds,
-                   "provenance": evidence.provenance(evidence.command_line(), run.data_line), **rounded(results)}
+        payload = {"experiment": name, "seeds": seeds, "provenance": made, **rounded(results)}
         path = evidence.write_results(name, payload, args.output_dir)
         print(f"== {name} done in {time.perf_counter() - start:.0f} s -> {path}", flush=True)
 

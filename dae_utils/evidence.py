@@ -13,11 +13,9 @@ than the spread between seeds. ``differs`` is that rule, written once.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -64,26 +62,38 @@ def spread(values: Sequence[float]) -> Spread:
     return Spread(values)
 
 
-def differs(a: Sequence[float], b: Sequence[float]) -> bool:
-    """Apply the course's rule: True when the means of ``a`` and ``b`` differ by more than either one's spread.
+Values = float | Sequence[float]
 
-    ``a`` and ``b`` hold one value per seed. With a single seed each there is no
-    spread to judge by, so the answer is False: one run decides nothing.
+
+def _as_spread(values: Values) -> tuple[Spread, bool]:
+    """Return the spread of ``values`` and whether it is a fixed number (no seed, so no spread)."""
+    if isinstance(values, (int, float)):
+        return spread([values]), True
+    return spread(values), False
+
+
+def differs(a: Values, b: Values) -> bool:
+    """Apply the course's rule: True when the means of ``a`` and ``b`` differ by more than the spread between seeds.
+
+    ``a`` and ``b`` hold one value per seed; a plain number stands for something
+    with no randomness (a fixed filter, a published figure). The spread is the larger
+    range (highest minus lowest) of the two. One seed alone has no spread to judge
+    by, so a comparison with it decides nothing: the answer is False.
     """
-    sa, sb = spread(a), spread(b)
-    if len(sa.values) < 2 or len(sb.values) < 2:
+    (sa, fixed_a), (sb, fixed_b) = _as_spread(a), _as_spread(b)
+    if (len(sa.values) < 2 and not fixed_a) or (len(sb.values) < 2 and not fixed_b):
         return False
-    return abs(sa.mean - sb.mean) > max(sa.width, sb.width)
+    return abs(sa.mean - sb.mean) > max(sa.width, sb.width)  # two fixed numbers: any gap counts
 
 
-def verdict(a: Sequence[float], b: Sequence[float], fmt: str = ".4f") -> str:
-    """Say in words whether ``a`` and ``b`` (one value per seed each) differ by the course's rule."""
-    sa, sb = spread(a), spread(b)
+def verdict(a: Values, b: Values, fmt: str = ".4f") -> str:
+    """Say in words whether ``a`` and ``b`` differ by the course's rule, with the gap and the spread."""
+    (sa, _), (sb, _) = _as_spread(a), _as_spread(b)
     gap, width = abs(sa.mean - sb.mean), max(sa.width, sb.width)
-    word = "larger" if differs(a, b) else "not larger"
-    judged = "a real difference" if differs(a, b) else "no difference by the course's rule"
-    return (f"gap between the means {format(gap, fmt)}, spread between seeds up to {format(width, fmt)}: "
-            f"the gap is {word} than the spread, {judged}")
+    real = differs(a, b)
+    return (f"gap {format(gap, fmt)}, spread between seeds {format(width, fmt)}: "
+            + ("larger than the spread, a real difference" if real
+               else "not larger than the spread, no difference by the course's rule"))
 
 
 def provenance(command: str, data: str) -> dict[str, Any]:
@@ -114,16 +124,11 @@ def provenance(command: str, data: str) -> dict[str, Any]:
 
 def write_results(name: str, results: dict[str, Any], folder: Path = RESULTS_DIR) -> Path:
     """Write ``results`` to ``folder/<name>.json`` atomically: a reader never sees half a file."""
+    from .runtime import write_text_atomically
+
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(json.dumps(results, indent=1) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, json.dumps(results, indent=1) + "\n")
     return path
 
 
@@ -142,7 +147,7 @@ def describe(results: dict[str, Any]) -> str:
     """Return one line saying what made a results file: seeds, data, command, machine, commit and date."""
     made = results["provenance"]
     seeds = results.get("seeds")
-    runs = f"seeds {', '.join(map(str, seeds))}; " if seeds else ""
+    runs = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; " if seeds else ""
     return (f"Reference: {runs}{made['data']}; made by `{made['command']}` on {made['machine']}, "
             f"torch {made['torch']}, commit {made['commit']}, {made['date']}.")
 

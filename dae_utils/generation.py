@@ -114,9 +114,10 @@ def sampler_report(
     For every entry of ``samples`` and for the test codes themselves (``"real test
     codes"``): the median distance to the nearest training code, the share of codes
     farther than ``far`` (the ``far_percentile`` of the test codes' own distances), the
-    digits of the nearest training codes (``digit_share``, one share per digit) and the
+    digits of the nearest training codes (``digit_share``, one share per digit), the
     total variation distance between that mix and the test set's (0: the same mix,
-    1: no digit in common). Returns the rows and ``far``.
+    1: no digit in common), and every code's distance (``distances``). Returns the rows
+    and ``far``.
     """
     labels = train_labels.numpy()
     real_share = np.bincount(test_labels.numpy(), minlength=10) / len(test_labels)
@@ -131,5 +132,6 @@ def sampler_report(
             "far_share": float((distance > far).mean()),
             "total_variation": float(0.5 * np.abs(share - real_share).sum()),
             "digit_share": share.tolist(),
+            "distances": distance,
         }
     return rows, far

