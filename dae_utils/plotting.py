@@ -68,7 +68,7 @@ def plot_losses(history: dict[str, Sequence[float]], ax: Axes | None = None, tit
     ax.set_ylabel("MSE per pixel")
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="center right")  # the first epochs' points sit top left; the right half is empty mid-height
+    ax.legend(loc="upper right")  # the first epochs' points sit at the far left; the top right is empty
     if title:
         ax.set_title(title)
     return fig
@@ -191,7 +191,8 @@ def latent_pairs(latent: np.ndarray, colors: np.ndarray, max_points: int = 3000,
         keep = np.random.default_rng(seed).choice(total, max_points, replace=False)
         latent, colors = latent[keep], colors[keep]
     d = latent.shape[1]
-    fig, axes = plt.subplots(d, d, figsize=(2.0 * d, 2.0 * d), squeeze=False)
+    fig, axes = plt.subplots(d, d, figsize=(2.2 * d, 2.0 * d), squeeze=False,
+                             gridspec_kw={"wspace": 0.45, "hspace": 0.3})  # room for every panel's tick labels
     for i in range(d):
         for j in range(d):
             ax = axes[i, j]
@@ -202,6 +203,7 @@ def latent_pairs(latent: np.ndarray, colors: np.ndarray, max_points: int = 3000,
                 points = ax.scatter(
                     latent[:, j], latent[:, i], c=colors, cmap="tab10", s=1, vmin=-0.5, vmax=9.5, rasterized=True
                 )
+            ax.tick_params(labelsize=7)
             if i == d - 1:
                 ax.set_xlabel(f"z{j}")
             if j == 0:
