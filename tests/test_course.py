@@ -3,6 +3,7 @@
 import ast
 import errno
 import json
+import os
 import re
 import shutil
 import signal
@@ -15,7 +16,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from dae_utils import course
+from dae_utils import course, threads
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -295,9 +296,11 @@ def test_sigterm_ends_the_run_like_ctrl_c(tmp_path):
     write_notebook(nbs / "01_a.ipynb", ["pass"])
     write_notebook(nbs / "02_b.ipynb", ["import pathlib, time", "pathlib.Path('started').touch()\ntime.sleep(120)"])
     out = tmp_path / "run"
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
     runner = subprocess.Popen([sys.executable, "-m", "dae_utils.course", "run", "--notebook-dir", str(nbs),
                                "--output-dir", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+                              text=True, env={**os.environ, "TMPDIR": str(temporary)})
     for _ in range(600):  # until the second notebook's kernel is busy sleeping
         if (nbs / "started").exists() or runner.poll() is not None:
             break
@@ -308,6 +311,54 @@ def test_sigterm_ends_the_run_like_ctrl_c(tmp_path):
     assert "Interrupted during 02_b.ipynb" in stderr and "--notebooks 02" in stderr
     assert list(json.loads((out / "summary.json").read_text())) == ["01_a.ipynb"]
     assert "Traceback" not in stderr, stderr
+    assert list(temporary.iterdir()) == []  # the killed kernel's socket folder is removed too
+
+
+def test_two_runs_started_together_both_work_from_a_read_only_folder_and_leave_nothing(tmp_path):
+    """Two runners whose kernels are alive at the same time (each waits in a cell until the other's has started).
+
+    They used to share fixed IPC socket names in notebooks/ and one of them failed. Their kernels also inherit
+    the course's thread settings (dae_utils.threads) from the runner.
+    """
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    write_notebook(nbs / "01_a.ipynb", [
+        "import os, pathlib, time\n"
+        "meet = pathlib.Path(os.environ['MEET'])\n"
+        "(meet / os.environ['WHO']).touch()\n"
+        "deadline = time.monotonic() + 120\n"
+        "while len(list(meet.iterdir())) < 2 and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "assert len(list(meet.iterdir())) == 2, 'the other run never started its kernel'",
+        "print('threads', os.environ.get('OMP_NUM_THREADS'), os.environ.get('DAE_CHOSEN_OMP_NUM_THREADS'))",
+    ])
+    write_notebook(nbs / "02_b.ipynb", ["print(value * 2)"])
+    nbs.chmod(0o555)  # read-only (root may still write: the listing below is checked too)
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in nbs.iterdir())
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_") and k not in ("DAE_THREADS",
+                                                                                      "DAE_NUM_THREADS")}
+    env.update(MEET=str(meet), TMPDIR=str(temporary))
+    try:
+        runners = [subprocess.Popen([sys.executable, "-m", "dae_utils.course", "run", "--notebook-dir", str(nbs),
+                                     "--output-dir", str(tmp_path / who)], cwd=ROOT, env={**env, "WHO": who},
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for who in ("first", "second")]
+        finished = [runner.communicate(timeout=600) for runner in runners]
+    finally:
+        nbs.chmod(0o755)
+    for runner, (stdout, stderr) in zip(runners, finished, strict=True):
+        assert runner.returncode == 0, (stdout, stderr)
+    for who in ("first", "second"):
+        executed = nbformat.read(tmp_path / who / "01_a.ipynb", as_version=4)
+        printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+        assert f"threads {threads.usable_cpus()} {threads.usable_cpus()}" in printed  # the course's choice
+        assert sorted(json.loads((tmp_path / who / "summary.json").read_text())) == ["01_a.ipynb", "02_b.ipynb"]
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in nbs.iterdir()) == before
+    assert list(temporary.iterdir()) == []  # the kernels' private socket folders are gone
 
 
 def test_every_notebook_checks_all_its_parameters_in_the_first_cell_after_them():
@@ -362,7 +413,9 @@ def test_every_notebook_has_checked_exercises_with_nbgrader_metadata():
         for cell in solutions:
             assert cell.metadata["nbgrader"]["solution"] is True and _solution_lines(cell.source)
             following = nb.cells[nb.cells.index(cell) + 1]
-            assert following.metadata["nbgrader"]["grade"] is True and "exercises.check_" in following.source
+            assert following.metadata["nbgrader"]["grade"] is True and following.metadata["nbgrader"]["locked"]
+            # The grade cell reloads the checks, so that rebinding one in an unlocked cell cannot pass it.
+            assert "importlib.reload(dae_utils.exercises).check_" in following.source, path.name
         grade_ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
         assert len(grade_ids) == len(set(grade_ids)), path.name
 
