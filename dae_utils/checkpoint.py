@@ -63,6 +63,18 @@ def save_checkpoint(
         "data_key": data_key,
         "snapshots": snapshots.detach().cpu() if snapshots is not None else None,
     }
+    return save_atomically(path, state)
+
+
+def save_atomically(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write ``state`` with ``torch.save`` to ``path`` atomically: the whole new file or the old one, never half.
+
+    The file is written to a temporary name in the same folder, flushed to disk and
+    renamed over ``path``. A full disk raises ``CheckpointSaveError``, which says so
+    and whether an older file is kept.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     # Not tempfile.mkstemp: it creates files with mode 0600, and a checkpoint in a shared
     # course folder must follow the umask like every other file (usually 0644).

@@ -1,0 +1,140 @@
+"""The digit judge: a classifier that reads denoised and generated digits, and SSIM from scikit-image."""
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import structural_similarity
+
+from dae_utils import checkpoint as ckpt
+from dae_utils import judge
+from dae_utils.data import load_sample
+from dae_utils.noise import add_noise
+
+CPU = torch.device("cpu")
+STEPS = 300  # a short training for the tests: 95.9 % on the sample's test images when written
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_sample()
+
+
+@pytest.fixture(scope="module")
+def classifier(sample):
+    return judge.train_classifier(sample, CPU, steps=STEPS, progress=False)
+
+
+def test_the_classifier_reads_clean_sample_digits(classifier, sample):
+    """The stated accuracy on the offline sample's 1,000 test images (full MNIST: about 99 % at the full steps)."""
+    assert judge.digits_kept(classifier, sample.test_images, sample.test_labels) >= 0.94
+
+
+def test_noise_hides_digits_and_the_judge_says_so(classifier, sample):
+    clean = judge.digits_kept(classifier, sample.test_images, sample.test_labels)
+    noisy = add_noise(sample.test_images, 0.8, generator=torch.Generator().manual_seed(0))
+    assert judge.digits_kept(classifier, noisy, sample.test_labels) < clean - 0.05
+
+
+def test_verdicts_do_not_depend_on_batch_order_or_size(classifier, sample):
+    images = sample.test_images[:300]
+    whole = judge.classify(classifier, images)
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    shuffled = judge.classify(classifier, images[order], batch_size=7)
+    assert torch.equal(shuffled.digits, whole.digits[order])
+    assert torch.allclose(shuffled.confidence, whole.confidence[order], atol=1e-6)
+    assert torch.allclose(shuffled.entropy, whole.entropy[order], atol=1e-5)
+
+
+def test_entropy_and_confidence_are_those_of_the_softmax(classifier, sample):
+    images = sample.test_images[:20]
+    with torch.no_grad():
+        probabilities = classifier(images).softmax(dim=1)
+    verdict = judge.classify(classifier, images)
+    assert torch.allclose(verdict.confidence, probabilities.max(dim=1).values, atol=1e-6)
+    expected = -(probabilities * probabilities.log()).sum(dim=1)
+    assert torch.allclose(verdict.entropy, expected, atol=1e-5)
+    assert ((verdict.entropy >= 0) & (verdict.entropy <= np.log(10) + 1e-6)).all()
+
+
+def test_a_classifier_always_names_some_digit(classifier):
+    """Not a digit at all: the judge still answers, so 'readable' needs a confidence threshold."""
+    blank, grey = torch.zeros(4, 1, 28, 28), torch.full((4, 1, 28, 28), 0.5)
+    noise = torch.rand(50, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    for images in (blank, grey, noise):
+        verdict = judge.classify(classifier, images)
+        assert ((verdict.digits >= 0) & (verdict.digits <= 9)).all() and (verdict.confidence > 0.1).all()
+        for threshold in (0.5, 0.9):
+            share = float((verdict.confidence >= threshold).float().mean())
+            assert judge.readable_share(classifier, images, threshold=threshold) == pytest.approx(share)
+    with pytest.raises(ValueError, match="probability between 0 and 1"):
+        judge.readable_share(classifier, blank, threshold=90)
+
+
+@pytest.mark.parametrize("images, message", [
+    (torch.rand(3, 28, 28), r"shape \(N, 1, 28, 28\).*unsqueeze\(1\)"),
+    (torch.rand(3, 3, 28, 28), r"shape \(N, 1, 28, 28\)"),
+    (torch.rand(3, 1, 32, 32), r"shape \(N, 1, 28, 28\)"),
+    (torch.randint(0, 255, (3, 1, 28, 28)), "float images in \\[0, 1\\].*divide 0-255 pixels by 255"),
+    (np.zeros((3, 1, 28, 28)), "torch tensor"),
+])
+def test_wrong_inputs_are_refused_with_what_to_pass(classifier, images, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        judge.classify(classifier, images)
+
+
+def test_labels_must_match_the_images(classifier, sample):
+    with pytest.raises(ValueError, match="5 images but 4 labels"):
+        judge.digits_kept(classifier, sample.test_images[:5], sample.test_labels[:4])
+
+
+def test_a_cached_classifier_is_reused_not_retrained(sample, tmp_path, monkeypatch, capsys):
+    first = judge.load_or_train_classifier(sample, CPU, tmp_path, steps=20, progress=False)
+    path = judge.classifier_path(tmp_path, sample.key, steps=20)
+    assert path.is_file() and "Saved" in capsys.readouterr().out
+    monkeypatch.setattr(judge, "train_classifier", lambda *a, **k: pytest.fail("trained again"))
+    again = judge.load_or_train_classifier(sample, CPU, tmp_path, steps=20, progress=False)
+    assert "Loaded" in capsys.readouterr().out
+    for name, tensor in first.state_dict().items():
+        assert torch.equal(tensor, again.state_dict()[name])
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically: no temporary left
+
+
+def test_a_classifier_from_the_shared_folder_is_read_and_not_written(sample, tmp_path, monkeypatch, capsys):
+    shared = tmp_path / "shared"
+    judge.load_or_train_classifier(sample, CPU, shared, steps=20, progress=False)
+    monkeypatch.setenv("DAE_SHARED_CHECKPOINTS", str(shared))
+    monkeypatch.setattr(judge, "train_classifier", lambda *a, **k: pytest.fail("trained again"))
+    judge.load_or_train_classifier(sample, CPU, tmp_path / "own", steps=20, progress=False)
+    assert f"from {shared}" in capsys.readouterr().out and not (tmp_path / "own").exists()
+
+
+def test_a_damaged_or_foreign_cache_file_is_refused_by_name(sample, tmp_path):
+    path = judge.classifier_path(tmp_path, sample.key, steps=20)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ckpt.CheckpointError, match="corrupt or not a digit classifier"):
+        judge.load_or_train_classifier(sample, CPU, tmp_path, steps=20, progress=False)
+    torch.save({"format": "something else"}, path)
+    with pytest.raises(ckpt.CheckpointError, match="not a digit classifier of this version"):
+        judge.read_classifier(path)
+    torch.save({"format": "dae-digit-classifier", "format_version": 1, "model": {}, "data_key": "mnist-other"}, path)
+    with pytest.raises(ckpt.CheckpointError, match="trained on mnist-other"):
+        judge.read_classifier(path, sample.key)
+    with pytest.raises(ckpt.CheckpointError, match="weights of another shape"):
+        judge.read_classifier(path)
+
+
+def test_ssim_is_scikit_image_s_averaged_over_the_images(sample):
+    clean = sample.test_images[:12]
+    noisy = add_noise(clean, 0.3, generator=torch.Generator().manual_seed(1))
+    expected = [structural_similarity(a[0].double().numpy(), b[0].double().numpy(), data_range=1.0)
+                for a, b in zip(noisy, clean, strict=True)]
+    assert judge.ssim_each(noisy, clean) == pytest.approx(expected)
+    assert judge.ssim(noisy, clean) == pytest.approx(np.mean(expected))
+    assert judge.ssim(clean, clean) == pytest.approx(1.0)
+    assert judge.ssim(noisy, clean) < judge.ssim(add_noise(clean, 0.1, generator=torch.Generator()), clean) < 1
+    with pytest.raises(ValueError, match=r"shapes .* differ"):
+        judge.ssim(noisy[:3], clean[:4])
+
+
+def test_digit_counts_give_the_spread_of_a_generator():
+    assert judge.digit_counts(torch.tensor([0, 3, 3, 8])).tolist() == [1, 0, 0, 2, 0, 0, 0, 0, 1, 0]
