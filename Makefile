@@ -2,6 +2,7 @@
 #   make course   creates .venv if needed, installs everything, runs every notebook headless
 #   make test     creates .venv if needed, installs everything, runs the whole test suite
 #   make student  writes the student edition (solutions replaced by stubs) into student/ (or DIR=...)
+#   make checkpoints DIR=...   trains every model the notebooks use into DIR, once, for a class to share
 # Options: make course ARGS="--notebooks 01 03 -p num_epochs 5"   PYTHON=python3.12
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup course test lab benchmark student clean
+.PHONY: setup course test lab benchmark student checkpoints clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +31,10 @@ lab: $(STAMP)
 
 student: $(STAMP)
 	$(BIN)/python -m dae_utils.course student --output-dir "$(or $(DIR),student)"
+
+# Notebook 3 trains the course's model (notebooks 4 and 5 load it) and notebook 6 its seven others.
+checkpoints: $(STAMP)
+	$(BIN)/python -m dae_utils.course run --notebooks 03 06 -p checkpoint_dir "$(or $(DIR),checkpoints)" $(ARGS)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py $(ARGS)

@@ -15,12 +15,14 @@ what is library code and what is the lesson. Each module does one job:
 - ``baselines``: the median filter and Gaussian blur the denoiser is measured against
 - ``generation``: latent statistics, sampling and interpolation
 - ``clustering``: k-means on latent codes, cluster-to-digit mappings, metrics
+- ``judge``: a digit classifier and SSIM, the measures beside MSE (which digit an image shows)
 - ``plotting``: figures (compute first, then plot)
 - ``widgets``: the live noise and latent explorers
 - ``exercises``: checks that tell a student whether an exercise's answer is right
 - ``evidence``: results files over several seeds, and the course's rule for differences
-- ``course``: the headless course runner (``python -m dae_utils.course run``) and the
-  student edition (``python -m dae_utils.course student``)
+- ``course``: the headless course runner (``python -m dae_utils.course run``), the
+  student edition (``python -m dae_utils.course student``) and an nbgrader course
+  (``python -m dae_utils.course nbgrader``)
 """
 
 __version__ = "0.1.0"

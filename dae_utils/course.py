@@ -5,6 +5,7 @@
     python -m dae_utils.course run -p num_epochs 5 -p noise_factor 0.5
     python -m dae_utils.course list                     # notebooks and their parameters
     python -m dae_utils.course student --output-dir DIR # the student edition, solutions removed
+    python -m dae_utils.course nbgrader --course-dir DIR --checkpoints CKPT   # an nbgrader course
 
 Executed copies go to a new run folder (``runs/<date-time>`` by default; a run
 started in the same second gets ``runs/<date-time>-2``). The key figures in the
@@ -25,10 +26,12 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -40,7 +43,7 @@ import nbformat
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Unicode
 
-from .data import CACHE_DIR_ENV, DATA_DIR_ENV
+from .data import CACHE_DIR_ENV, DATA_DIR_ENV, DATA_SOURCE_ENV
 from .runtime import PARAMETER_CHECKS, RECORD_MIMETYPE, check_parameters, write_text_atomically
 
 #: The course's notebooks live here, next to the package.
@@ -383,6 +386,101 @@ def make_student_edition(notebooks: list[Path], output_dir: Path) -> list[Path]:
     return written
 
 
+#: Seconds each cell may run under nbgrader's autograde. nbgrader's default, 30 s, interrupts training cells
+#: (single cells took up to 382 s on a loaded 2-core machine without shared checkpoints).
+GRADING_CELL_TIMEOUT_S = 600
+
+NBGRADER_CONFIG = """\
+# An nbgrader course for the denoising-autoencoder course, written by
+#     python -m dae_utils.course nbgrader --course-dir {course_dir}
+# See the course's README, "Grading a class with nbgrader". Run nbgrader's commands in this folder.
+import os
+
+c = get_config()  # noqa: F821 (nbgrader provides it)
+c.CourseDirectory.course_id = "dae-course"
+# Seconds each cell may run. nbgrader's default, 30 s, interrupts the training cells, and every later
+# cell then fails with a NameError.
+c.Execute.timeout = {timeout}
+# What every grading kernel inherits (it starts from this process's environment):
+{environment}
+"""
+
+
+#: An open question's model answer in the notebooks' markdown, and the exercise it belongs to.
+MODEL_ANSWER = re.compile(r"[ \t]*<details><summary>Model answer</summary>[ \t]*\n(.*?)\n[ \t]*</details>", re.S)
+EXERCISE_TITLE = re.compile(r"^(\d+)\. \*\*(.+?)\*\*", re.M)
+
+
+def add_answer_cells(nb: nbformat.NotebookNode, notebook_id: str, hide_model_answers: bool) -> int:
+    """Give each open question with a model answer a markdown answer cell that graders score by hand (1 point).
+
+    The answer cell goes right after the exercises' cell. With ``hide_model_answers``
+    the model answer moves from the question into the answer cell's solution region,
+    which ``generate_assignment`` replaces with "YOUR ANSWER HERE": graders see it,
+    students do not. Returns the number of answer cells added.
+    """
+    added = 0
+    for index in reversed(range(len(nb.cells))):
+        cell = nb.cells[index]
+        if cell.cell_type != "markdown" or not MODEL_ANSWER.search(cell.source):
+            continue
+        answer_cells = []
+        for match in MODEL_ANSWER.finditer(cell.source):
+            titles = EXERCISE_TITLE.findall(cell.source[: match.start()])
+            number, title = titles[-1] if titles else (str(len(answer_cells) + 1), "an open question")
+            model = textwrap.dedent(match.group(1)).strip() if hide_model_answers else ""
+            answer = nbformat.v4.new_markdown_cell(
+                f"**Your answer to exercise {number}, {title.rstrip('.')}** (graded by hand)\n\n"
+                f"### BEGIN SOLUTION\n{model}\n### END SOLUTION")
+            answer.metadata["nbgrader"] = {"grade": True, "solution": True, "locked": False, "task": False,
+                                           "points": 1, "grade_id": f"nb{notebook_id[:2]}-open-{number}",
+                                           "schema_version": 3}
+            answer_cells.append(answer)
+        if hide_model_answers:
+            hidden = "   *(Write your answer in its cell below the exercises; your instructor has the model answer.)*"
+            cell.source = MODEL_ANSWER.sub(hidden, cell.source)
+        nb.cells[index + 1 : index + 1] = answer_cells
+        added += len(answer_cells)
+    return added
+
+
+def make_nbgrader_course(notebooks: list[Path], course_dir: Path, checkpoints: Path | None,
+                         timeout: int = GRADING_CELL_TIMEOUT_S, hide_model_answers: bool = False) -> list[Path]:
+    """Lay out an nbgrader course in ``course_dir`` (new or empty): one assignment per notebook, and its config.
+
+    ``source/<notebook>/<notebook>.ipynb`` holds the instructor's notebook, which
+    ``nbgrader generate_assignment`` turns into the release, with an answer cell
+    graded by hand after each open question (``add_answer_cells``).
+    ``nbgrader_config.py`` sets the cell timeout and the environment the grading
+    kernels inherit: the shared checkpoint folder (read only, so no submission
+    trains again) and the data source the checkpoints were trained on, as they are
+    set where this runs.
+    """
+    from .training import SHARED_CHECKPOINTS_ENV
+
+    if course_dir.exists() and (not course_dir.is_dir() or any(course_dir.iterdir())):
+        raise CourseError(f"{course_dir} is not an empty folder; choose a new --course-dir.")
+    if checkpoints is not None and not checkpoints.is_dir():
+        raise CourseError(f"--checkpoints {checkpoints} is not a folder. Fill one first: "
+                          f"make checkpoints DIR={checkpoints}")
+    settings = {SHARED_CHECKPOINTS_ENV: str(checkpoints.resolve()) if checkpoints is not None else None}
+    for variable in (DATA_SOURCE_ENV, DATA_DIR_ENV):
+        settings[variable] = os.environ.get(variable) or None
+    lines = [f"os.environ.setdefault({name!r}, {value!r})" if value else f"# {name} is not set"
+             for name, value in settings.items()]
+    written = []
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        add_answer_cells(nb, path.stem, hide_model_answers)
+        target = course_dir / "source" / path.stem / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, target)
+        written.append(target)
+    config = course_dir / "nbgrader_config.py"
+    config.write_text(NBGRADER_CONFIG.format(course_dir=course_dir, timeout=timeout, environment="\n".join(lines)))
+    return [config, *written]
+
+
 def format_summary(summary: dict[str, dict[str, Any]]) -> str:
     """Return the run's key figures as aligned text, one block per notebook."""
     lines = ["Summary"]
@@ -453,7 +551,14 @@ def main(argv: list[str] | None = None) -> int:
     student = commands.add_parser("student", help="write the student edition: solutions replaced by stubs")
     student.add_argument("--output-dir", type=Path, required=True, help="folder for the student edition (new or empty)")
     student.add_argument("--notebooks", nargs="+", metavar="NB", help="numbers or names (default: all)")
-    for command in (run, listing, student):
+    grading = commands.add_parser("nbgrader", help="lay out an nbgrader course: one assignment per notebook")
+    grading.add_argument("--course-dir", type=Path, required=True, help="the nbgrader course folder (new or empty)")
+    grading.add_argument("--checkpoints", type=Path, help="the shared checkpoint folder `make checkpoints` filled")
+    grading.add_argument("--notebooks", nargs="+", metavar="NB", help="numbers or names (default: all)")
+    grading.add_argument("--timeout", type=int, default=GRADING_CELL_TIMEOUT_S, help="seconds per cell")
+    grading.add_argument("--hide-model-answers", action="store_true",
+                         help="keep the open questions' model answers out of the release (graders still see them)")
+    for command in (run, listing, student, grading):
         command.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR,
                              help="folder of numbered notebooks (default: the course's)")
     args = parser.parse_args(join_parameter_options(sys.argv[1:] if argv is None else list(argv)))
@@ -473,6 +578,15 @@ def main(argv: list[str] | None = None) -> int:
             for path in make_student_edition(find_notebooks(args.notebook_dir, args.notebooks), args.output_dir):
                 print(f"wrote {path}")
             print(f"The student edition is in {args.output_dir}: open it with jupyter lab {args.output_dir}")
+            return 0
+        if args.command == "nbgrader":
+            refuse_inside(args.course_dir, args.notebook_dir)
+            written = make_nbgrader_course(find_notebooks(args.notebook_dir, args.notebooks), args.course_dir,
+                                           args.checkpoints, args.timeout, args.hide_model_answers)
+            for path in written:
+                print(f"wrote {path}")
+            print(f"Next, in {args.course_dir}: nbgrader generate_assignment <notebook>, and after the "
+                  "submissions are collected, nbgrader autograde <notebook> (README: Grading a class with nbgrader)")
             return 0
         notebooks = find_notebooks(args.notebook_dir, args.notebooks)
         # Check everything that can be checked before the run folder exists, so a refused

@@ -8,6 +8,7 @@ weighted by its size, so a short last batch counts no more than it should.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -206,6 +207,26 @@ def fit(
     return history
 
 
+#: A folder of finished checkpoints that the course reads and never writes: trained once by an instructor
+#: (``make checkpoints DIR=...``) and shared by a whole class, or by nbgrader's autograding of every submission.
+SHARED_CHECKPOINTS_ENV = "DAE_SHARED_CHECKPOINTS"
+
+
+def shared_checkpoint(config: TrainConfig, data_key: str) -> Path | None:
+    """Return the checkpoint for ``config`` in ``$DAE_SHARED_CHECKPOINTS``, or None if unset or not there."""
+    folder = os.environ.get(SHARED_CHECKPOINTS_ENV, "").strip()
+    if not folder:
+        return None
+    folder_path = Path(folder).expanduser()
+    if not folder_path.is_dir():
+        raise ckpt.CheckpointError(
+            f"{SHARED_CHECKPOINTS_ENV} is {folder!r}, which is not a folder. Set it to the folder that "
+            "`make checkpoints DIR=...` filled, or unset it to train here."
+        )
+    path = checkpoint_path(folder_path, config, data_key)
+    return path if path.is_file() else None
+
+
 def checkpoint_path(folder: str | Path, config: TrainConfig, data_key: str) -> Path:
     """Return the checkpoint file for ``config`` on the data ``data_key``: one file per setting."""
     parts = [
@@ -270,7 +291,9 @@ def train_or_load(
     A checkpoint is saved after every epoch, so an interrupted run keeps its last
     completed epoch and the next call resumes from there. ``retrain=True``
     ignores an existing checkpoint and overwrites it. ``checkpoint_dir=None``
-    trains without saving.
+    trains without saving. When ``$DAE_SHARED_CHECKPOINTS`` names a folder that holds
+    the matching checkpoint and ``checkpoint_dir`` does not, that one is loaded
+    instead (and never written: unfinished, it is trained on into ``checkpoint_dir``).
 
     Besides the losses, every epoch scores ``TRAIN_EVAL_SIZE`` training images the
     way the test set is scored (``history["train_eval_loss"]``) and keeps the
@@ -282,16 +305,19 @@ def train_or_load(
     path = checkpoint_path(checkpoint_dir, config, data.key) if checkpoint_dir is not None else None
     history: History = {"train_loss": [], "test_loss": [], "train_eval_loss": []}
     snapshots: list[torch.Tensor] = []
-    if path is not None and path.exists() and not retrain:
-        state = ckpt.load_checkpoint(path, encoder, decoder, optimizer)
+    local = path is not None and path.exists() and not retrain
+    source = path if local else (None if retrain else shared_checkpoint(config, data.key))
+    if source is not None:
+        state = ckpt.load_checkpoint(source, encoder, decoder, optimizer)
         if state["config"] != asdict(config) or state["data_key"] != data.key:
             raise ckpt.CheckpointError(
-                f"{path} was saved for other settings ({state['config']}, {state['data_key']}); "
+                f"{source} was saved for other settings ({state['config']}, {state['data_key']}); "
                 "delete it or pass retrain=True."
             )
         history = state["history"]
         snapshots = list(state["snapshots"]) if state.get("snapshots") is not None else []
-        print(f"Loaded {path.name}: {state['epoch']} of {config.num_epochs} epochs done.")
+        where = "" if local else f" from the shared checkpoints in {source.parent}"
+        print(f"Loaded {source.name}{where}: {state['epoch']} of {config.num_epochs} epochs done.")
     done = len(history["train_loss"])
     probe = snapshot_inputs(data, config)
 

@@ -353,3 +353,30 @@ def test_check_parameters_gives_the_clear_error_early():
             check_parameters(**{name: bad})
     with pytest.raises(ValueError, match="not a parameter"):
         check_parameters(nosie_factor=0.3)
+
+
+def test_a_shared_checkpoint_folder_is_read_and_never_written(small, tmp_path, monkeypatch, capsys):
+    """An instructor trains once into a read-only folder; every student's (or submission's) run loads from it."""
+    config = replace(CONFIG, num_epochs=1)
+    shared, own = tmp_path / "shared", tmp_path / "own"
+    trained = train_or_load(config, small, CPU, checkpoint_dir=shared, progress=False)
+    shared.chmod(0o555)
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in shared.iterdir())
+    monkeypatch.setenv("DAE_SHARED_CHECKPOINTS", str(shared))
+    capsys.readouterr()
+    loaded = train_or_load(config, small, CPU, checkpoint_dir=own, progress=False)
+    assert f"from the shared checkpoints in {shared}" in capsys.readouterr().out
+    assert loaded.epochs_trained_now == 0 and loaded.history == trained.history
+    assert not own.exists() and sorted((p.name, p.stat().st_mtime_ns) for p in shared.iterdir()) == before
+    # Another setting is not in the shared folder: it trains here, into the student's own folder.
+    other = train_or_load(replace(config, seed=1), small, CPU, checkpoint_dir=own, progress=False)
+    assert other.epochs_trained_now == 1 and len(list(own.glob("*.pt"))) == 1
+    # retrain=True trains, whatever the shared folder holds.
+    assert train_or_load(config, small, CPU, checkpoint_dir=None, retrain=True, progress=False).epochs_trained_now == 1
+    shared.chmod(0o755)
+
+
+def test_a_shared_checkpoint_setting_that_is_not_a_folder_is_named(small, tmp_path, monkeypatch):
+    monkeypatch.setenv("DAE_SHARED_CHECKPOINTS", str(tmp_path / "nowhere"))
+    with pytest.raises(ckpt.CheckpointError, match=r"DAE_SHARED_CHECKPOINTS is .*nowhere.*not a folder"):
+        train_or_load(replace(CONFIG, num_epochs=1), small, CPU, progress=False)

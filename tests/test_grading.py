@@ -1,0 +1,130 @@
+"""Grading a class with nbgrader: the course folder the runner lays out, and a real generate + autograde."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dae_utils import course
+
+ASSIGNMENT = "01_noise_and_data"
+
+
+def nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run an nbgrader command as the README says: with the virtual environment's bin/ on the PATH.
+
+    nbgrader runs ``alembic`` (its database migrations) by name, so without that it fails.
+    """
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, capture_output=True, text=True,
+                          timeout=900, env={**os.environ, "PATH": path})
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def submission(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """The released notebook with the student's answers written into its solution cells, by grade id."""
+    nb = nbformat.from_dict(release)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
+RIGHT = {
+    "nb01-add-noise": "def my_add_noise(images, noise_factor, generator=None):\n"
+                      "    noise = torch.randn(images.shape, generator=generator)\n"
+                      "    return torch.clamp(images + noise_factor * noise, 0.0, 1.0)\n",
+    "nb01-black-pixel": "def black_pixel_mse(s):\n    return 0.5 * s * s\n",
+    "nb01-open-2": "Half of a black pixel's noise is clamped away, so its squared error is s^2 / 2.",
+}
+#: Wrong answers that also try to pass by rebinding the checks from the unlocked cells.
+TAMPERED = {
+    "nb01-add-noise": "import dae_utils.exercises\n"
+                      "dae_utils.exercises.check_add_noise = print\n"
+                      "def my_add_noise(images, noise_factor, generator=None):\n"
+                      "    return images + noise_factor * torch.randn(images.shape, generator=generator)\n",
+    "nb01-black-pixel": "dae_utils.exercises.check_black_pixel_mse = lambda formula: None\n"
+                        "def black_pixel_mse(s):\n    return s**2\n",
+    "nb01-open-2": "The clamp does not matter.",
+}
+
+
+def test_the_course_folder_holds_one_assignment_per_notebook_and_a_documented_config(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    monkeypatch.setenv("DAE_DATA_SOURCE", "sample")
+    monkeypatch.delenv("DAE_DATA_DIR", raising=False)
+    course_dir = tmp_path / "grading"
+    assert course.main(["nbgrader", "--course-dir", str(course_dir), "--checkpoints", str(shared)]) == 0
+    names = sorted(p.relative_to(course_dir).as_posix() for p in course_dir.rglob("*.ipynb"))
+    assert names == [f"source/{p.stem}/{p.name}" for p in course.find_notebooks()]
+    config = (course_dir / "nbgrader_config.py").read_text()
+    assert f"c.Execute.timeout = {course.GRADING_CELL_TIMEOUT_S}" in config
+    assert f"os.environ.setdefault('DAE_SHARED_CHECKPOINTS', {str(shared.resolve())!r})" in config
+    assert "os.environ.setdefault('DAE_DATA_SOURCE', 'sample')" in config and "# DAE_DATA_DIR is not set" in config
+    compile(config, "nbgrader_config.py", "exec")
+    # Each open question with a model answer gets an answer cell graded by hand; the model answers stay visible.
+    answers = {}
+    for path in course_dir.rglob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("grade"):
+                assert cell.metadata["nbgrader"]["solution"] and cell.metadata["nbgrader"]["points"] == 1
+                answers[cell.metadata["nbgrader"]["grade_id"]] = cell.source
+    assert sorted(answers) == ["nb01-open-2", "nb02-open-3", "nb02-open-5", "nb03-open-4", "nb04-open-3",
+                               "nb04-open-4", "nb05-open-3", "nb05-open-4"]
+    assert all("### BEGIN SOLUTION\n\n### END SOLUTION" in text for text in answers.values())
+    # A used folder and a missing checkpoint folder are refused before anything is written.
+    assert course.main(["nbgrader", "--course-dir", str(course_dir)]) == 1
+    assert course.main(["nbgrader", "--course-dir", str(tmp_path / "new"), "--checkpoints",
+                        str(tmp_path / "none")]) == 1
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.slow
+def test_nbgrader_autogrades_a_right_and_a_tampered_wrong_submission(tmp_path):
+    """generate_assignment, then autograde two submissions of notebook 1 with the course's config."""
+    course_dir = tmp_path / "grading"
+    assert course.main(["nbgrader", "--course-dir", str(course_dir), "--notebooks", "01",
+                        "--hide-model-answers"]) == 0
+    source = "\n".join(c.source for c in nbformat.read(course_dir / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+                                                        as_version=4).cells)
+    model_answer = "E = P(eps > 0) E[s^2 eps^2 | eps > 0]"  # notebook 1's, for its open question
+    assert model_answer in source and "<summary>Model answer" not in source
+    nbgrader(course_dir, "generate_assignment", ASSIGNMENT, "--force")
+    release = nbformat.read(course_dir / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    released = "\n".join(cell.source for cell in release.cells)
+    assert "BEGIN SOLUTION" not in released
+    stubs = [c.source for c in release.cells
+             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+    assert len(stubs) == 2
+    assert all("raise NotImplementedError()" in s and "return" not in s.split('"""')[-1] for s in stubs), stubs
+    assert model_answer not in released and "YOUR ANSWER HERE" in released
+    for student, answers in (("right", RIGHT), ("tampered", TAMPERED)):
+        folder = course_dir / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(submission(release, answers), folder / f"{ASSIGNMENT}.ipynb")
+    nbgrader(course_dir, "autograde", ASSIGNMENT)
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", course_id="dae-course") as gradebook:
+        submissions = {student: gradebook.find_submission(ASSIGNMENT, student) for student in ("right", "tampered")}
+        scores = {student: s.code_score for student, s in submissions.items()}
+        waiting = {student: s.needs_manual_grade for student, s in submissions.items()}
+        assignment = gradebook.find_assignment(ASSIGNMENT)
+        points = (assignment.max_code_score, assignment.max_written_score)
+    assert points == (2, 1)  # two checked exercises, one open question graded by hand
+    assert scores == {"right": 2, "tampered": 0}
+    assert waiting == {"right": True, "tampered": True}  # the open question waits for a grader
+
+
+def test_make_checkpoints_trains_the_models_of_notebooks_3_and_6_into_the_folder_given():
+    printed = subprocess.run(["make", "-n", "checkpoints", "DIR=/srv/dae ckpt"], cwd=course.NOTEBOOK_DIR.parent,
+                             capture_output=True, text=True, check=True).stdout
+    assert ('.venv/bin/python -m dae_utils.course run --notebooks 03 06 -p checkpoint_dir "/srv/dae ckpt"'
+            in printed)
