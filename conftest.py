@@ -11,6 +11,13 @@ import tempfile
 from pathlib import Path
 
 import dae_utils  # noqa: F401  before any test imports torch: the course's thread settings, also for kernels
+from dae_utils import threads
+
+# Tests compare runs bit for bit, so they train with a fixed thread count (the usable CPUs), not with fewer
+# while the machine is busy: a changed count changes the last digits. Kernels started by tests inherit it.
+if not os.environ.get(threads.NUM_THREADS_ENV, "").strip():
+    os.environ[threads.NUM_THREADS_ENV] = str(threads.usable_cpus())
+threads.apply()
 
 os.environ["DAE_DATA_SOURCE"] = "sample"
 os.environ.pop("DAE_DATA_DIR", None)

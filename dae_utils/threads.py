@@ -27,6 +27,11 @@ already loaded, with ``torch.set_num_threads``. ``DAE_NUM_THREADS`` (or an
 ``OMP_NUM_THREADS`` you set) fixes the count and turns the adapting off;
 ``DAE_THREADS=default`` leaves PyTorch's own choice alone. This module does not
 import torch.
+
+Adapting has a price: a changed thread count changes how sums are split, so a
+training run that shared the CPUs for a while ends a few last digits away from the
+same run alone. Fix the count (``DAE_NUM_THREADS``) where runs must repeat bit for
+bit; the test suite does.
 """
 
 from __future__ import annotations
@@ -223,8 +228,13 @@ def apply(environ: dict[str, str] | None = None, root: Path = CGROUP_ROOT) -> di
         return dict(CHOICE)
     threads, reason = chosen_threads(environ, root)
     adaptive = reason not in (NUM_THREADS_ENV, "OMP_NUM_THREADS")
-    if adaptive:  # in the environment for this process's OpenMP if it has not started yet, and for its children
-        environ["OMP_NUM_THREADS"] = environ[CHOSEN_ENV] = str(threads)
+    # In the environment for this process's OpenMP if it has not started yet, and for its children; the marker
+    # tells a child that the count is the course's to adapt, not one the user fixed.
+    environ["OMP_NUM_THREADS"] = str(threads)
+    if adaptive:
+        environ[CHOSEN_ENV] = str(threads)
+    else:
+        environ.pop(CHOSEN_ENV, None)
     if "torch" in sys.modules:  # OpenMP has started: only torch itself can still change the count
         import torch
 
