@@ -19,6 +19,7 @@ what is library code and what is the lesson. Each module does one job:
 - ``plotting``: figures (compute first, then plot)
 - ``widgets``: the live noise and latent explorers
 - ``exercises``: checks that tell a student whether an exercise's answer is right
+- ``grading``: what nbgrader's autograde skips (cells tagged ``skip-while-grading``)
 - ``evidence``: results files over several seeds, and the course's rule for differences
 - ``course``: the headless course runner (``python -m dae_utils.course run``), the
   student edition (``python -m dae_utils.course student``) and an nbgrader course

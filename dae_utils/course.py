@@ -401,6 +401,12 @@ c.CourseDirectory.course_id = "dae-course"
 # Seconds each cell may run. nbgrader's default, 30 s, interrupts the training cells, and every later
 # cell then fails with a NameError.
 c.Execute.timeout = {timeout}
+# Code cells tagged skip-while-grading (notebook 6's clustering comparison and moonshot) are emptied before a
+# submission runs: no exercise depends on them, and they take most of a submission's grading time.
+from dae_utils.grading import SkipWhileGrading  # noqa: E402
+from nbgrader.converters import Autograde  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [SkipWhileGrading, *Autograde.class_traits()["autograde_preprocessors"].default()]
 # What every grading kernel inherits (it starts from this process's environment):
 {environment}
 """

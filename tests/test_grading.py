@@ -1,5 +1,6 @@
 """Grading a class with nbgrader: the course folder the runner lays out, and a real generate + autograde."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dae_utils import course
+from dae_utils import course, grading
 
 ASSIGNMENT = "01_noise_and_data"
 
@@ -95,6 +96,13 @@ def test_nbgrader_autogrades_a_right_and_a_tampered_wrong_submission(tmp_path):
                                                         as_version=4).cells)
     model_answer = "E = P(eps > 0) E[s^2 eps^2 | eps > 0]"  # notebook 1's, for its open question
     assert model_answer in source and "<summary>Model answer" not in source
+    # A heavy cell that no exercise needs, tagged as notebook 6's are: autograde must not run it.
+    source_path = course_dir / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    source_nb = nbformat.read(source_path, as_version=4)
+    heavy = nbformat.v4.new_code_cell("raise RuntimeError('a skip-while-grading cell ran')")
+    heavy.metadata["tags"] = [grading.SKIP_TAG]
+    source_nb.cells.insert(5, heavy)
+    nbformat.write(source_nb, source_path)
     nbgrader(course_dir, "generate_assignment", ASSIGNMENT, "--force")
     release = nbformat.read(course_dir / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     released = "\n".join(cell.source for cell in release.cells)
@@ -121,6 +129,45 @@ def test_nbgrader_autogrades_a_right_and_a_tampered_wrong_submission(tmp_path):
     assert points == (2, 1)  # two checked exercises, one open question graded by hand
     assert scores == {"right": 2, "tampered": 0}
     assert waiting == {"right": True, "tampered": True}  # the open question waits for a grader
+    graded = nbformat.read(course_dir / "autograded" / "right" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    assert graded.cells[5].source == grading.SKIPPED_SOURCE
+    assert not [o for c in graded.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def test_skip_while_grading_empties_tagged_code_cells_but_never_an_exercise():
+    cells = [nbformat.v4.new_code_cell("heavy()"), nbformat.v4.new_code_cell("light()"),
+             nbformat.v4.new_code_cell("check()"), nbformat.v4.new_markdown_cell("text")]
+    for cell in (cells[0], cells[2], cells[3]):
+        cell.metadata["tags"] = [grading.SKIP_TAG]
+    cells[0].outputs = [nbformat.v4.new_output("stream", text="old output")]
+    cells[2].metadata["nbgrader"] = {"grade": True, "grade_id": "x", "locked": True, "points": 1}
+    nb, _ = grading.SkipWhileGrading().preprocess(nbformat.v4.new_notebook(cells=cells), {})
+    assert [c.source for c in nb.cells] == [grading.SKIPPED_SOURCE, "light()", "check()", "text"]
+    assert nb.cells[0].outputs == []
+
+
+def test_notebook_6_skips_only_its_heavy_sections_while_grading():
+    nb = nbformat.read(next(p for p in course.find_notebooks() if p.name.startswith("06_")), as_version=4)
+    tagged = [i for i, c in enumerate(nb.cells) if grading.SKIP_TAG in c.metadata.get("tags", [])]
+    assert tagged and all(nb.cells[i].cell_type == "code" and "nbgrader" not in nb.cells[i].metadata for i in tagged)
+    sections = [next(c.source.splitlines()[0] for c in reversed(nb.cells[: i + 1])
+                     if c.cell_type == "markdown" and c.source.startswith("#")) for i in tagged]
+    assert set(sections) == {"## 6.3 A better clustering of the same codes, then of wider ones",
+                             "### The moonshot: 95 % from the course's encoder family"}
+    # No cell that still runs reads a name that only the skipped cells define.
+    def names(source: str, context: type) -> set[str]:
+        tree = ast.parse(source)
+        found = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, context)}
+        if context is ast.Store:
+            found |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+            found |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)}  # a function's own parameters
+        return found
+
+    code = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    only_skipped = set().union(*(names(src, ast.Store) for i, src in code if i in tagged)) - set().union(
+        *(names(src, ast.Store) for i, src in code if i not in tagged))
+    still_read = set().union(*(names(src, ast.Load) for i, src in code if i not in tagged))
+    assert only_skipped and not only_skipped & still_read, only_skipped & still_read
 
 
 def test_make_checkpoints_trains_the_models_of_notebooks_3_and_6_into_the_folder_given():
