@@ -21,8 +21,27 @@ _REQUIRED_KEYS = ("format_version", "encoder", "decoder", "config", "epoch", "hi
 IMPLEMENTATION_FLAGS = ("fused", "foreach", "capturable")
 
 
+#: A folder of finished checkpoints that the course reads and never writes: trained once by an instructor
+#: (``make checkpoints DIR=...``) and shared by a whole class, or by nbgrader's autograding of every submission.
+SHARED_CHECKPOINTS_ENV = "DAE_SHARED_CHECKPOINTS"
+
+
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be used: corrupt, or made for another model."""
+
+
+def shared_folder() -> Path | None:
+    """Return the folder ``$DAE_SHARED_CHECKPOINTS`` names, or None when unset; refuse one that is not a folder."""
+    folder = os.environ.get(SHARED_CHECKPOINTS_ENV, "").strip()
+    if not folder:
+        return None
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise CheckpointError(
+            f"{SHARED_CHECKPOINTS_ENV} is {folder!r}, which is not a folder. Set it to the folder that "
+            "`make checkpoints DIR=...` filled, or unset it to train here."
+        )
+    return path
 
 
 def save_checkpoint(

@@ -99,10 +99,15 @@ def mode_mapping(clusters: np.ndarray, labels: np.ndarray, n_clusters: int = NUM
     return mapping
 
 
+def digit_cluster_counts(clusters: np.ndarray, labels: np.ndarray, size: int = NUM_DIGITS) -> np.ndarray:
+    """Return counts[digit, cluster]: how many images of each digit fall in each cluster (size x size)."""
+    return confusion_matrix(labels, clusters, labels=range(size))
+
+
 def hungarian_mapping(clusters: np.ndarray, labels: np.ndarray, n_clusters: int = NUM_DIGITS) -> np.ndarray:
     """Map clusters to digits one-to-one so that the most images are right (Hungarian method)."""
     size = max(n_clusters, NUM_DIGITS)  # square, so every cluster and digit takes part
-    counts = confusion_matrix(labels, clusters, labels=range(size))  # counts[digit, cluster]
+    counts = digit_cluster_counts(clusters, labels, size)
     digits, cluster_ids = linear_sum_assignment(counts, maximize=True)
     mapping = np.full(size, -1, dtype=np.int64)
     mapping[cluster_ids] = digits

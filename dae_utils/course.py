@@ -342,6 +342,12 @@ def exercise_cells(nb: nbformat.NotebookNode) -> list[int]:
             if cell.metadata.get("nbgrader", {}).get("solution") or cell.metadata.get("nbgrader", {}).get("grade")]
 
 
+def require_new_or_empty(folder: Path, option: str) -> None:
+    """Refuse a folder that holds anything (or is a file): a command that writes one never overwrites."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise CourseError(f"{folder} is not an empty folder; choose a new {option}.")
+
+
 def make_student_edition(notebooks: list[Path], output_dir: Path) -> list[Path]:
     """Write the student edition of ``notebooks`` into ``output_dir``, which must be new or empty.
 
@@ -353,8 +359,7 @@ def make_student_edition(notebooks: list[Path], output_dir: Path) -> list[Path]:
     """
     from nbgrader.preprocessors import ClearSolutions
 
-    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
-        raise CourseError(f"{output_dir} is not an empty folder; choose a new --output-dir for the student edition.")
+    require_new_or_empty(output_dir, "--output-dir for the student edition")
     editions = []
     for path in notebooks:  # everything is prepared before anything is written
         nb = nbformat.read(path, as_version=4)
@@ -462,10 +467,9 @@ def make_nbgrader_course(notebooks: list[Path], course_dir: Path, checkpoints: P
     trains again) and the data source the checkpoints were trained on, as they are
     set where this runs.
     """
-    from .training import SHARED_CHECKPOINTS_ENV
+    from .checkpoint import SHARED_CHECKPOINTS_ENV
 
-    if course_dir.exists() and (not course_dir.is_dir() or any(course_dir.iterdir())):
-        raise CourseError(f"{course_dir} is not an empty folder; choose a new --course-dir.")
+    require_new_or_empty(course_dir, "--course-dir")
     if checkpoints is not None and not checkpoints.is_dir():
         raise CourseError(f"--checkpoints {checkpoints} is not a folder. Fill one first: "
                           f"make checkpoints DIR={checkpoints}")

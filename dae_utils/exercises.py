@@ -373,7 +373,7 @@ def check_mode_mapping(mode_mapping_mine: Callable[..., tuple[np.ndarray, float]
 
 def check_hungarian_accuracy(hungarian_mine: Callable[..., float]) -> None:
     """Check ``hungarian_mine(clusters, labels)``: the best one-to-one cluster-to-digit accuracy."""
-    from .clustering import hungarian_mapping
+    from .clustering import digit_cluster_counts, hungarian_mapping
 
     rng = np.random.default_rng(CHECK_SEED)
     labels = rng.integers(0, 10, 600)
@@ -396,16 +396,9 @@ def check_hungarian_accuracy(hungarian_mine: Callable[..., float]) -> None:
                      "used once: that makes it an assignment problem, which scipy.optimize can solve.")
     if math.isclose(answer, 100 * expected, abs_tol=100 * ACCURACY_TOL):
         raise NotYet("That is a percentage. Return the accuracy as a share between 0 and 1.")
-    counts = confusion_matrix_counts(clusters, labels)
+    counts = digit_cluster_counts(clusters, labels)
     if math.isclose(answer, counts.max(axis=1).sum() / len(labels), abs_tol=ACCURACY_TOL):
         raise NotYet("Each digit took its best cluster on its own, so two digits may share one. The pairing must "
                      "be one-to-one: one cluster per digit, one digit per cluster.")
     raise NotYet("Count how many images of each digit fall in each cluster, choose the one-to-one pairing of "
                  "clusters and digits that keeps the most images, and divide by the number of images.")
-
-
-def confusion_matrix_counts(clusters: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Return counts[digit, cluster]: how many images of each digit fall in each cluster."""
-    from sklearn.metrics import confusion_matrix
-
-    return confusion_matrix(labels, clusters, labels=range(10))

@@ -26,7 +26,6 @@ with ``weights_only=True``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,9 +119,9 @@ def load_or_train_classifier(data: MNISTData, device: torch.device, folder: str 
     A shared checkpoint folder (``$DAE_SHARED_CHECKPOINTS``) is read too, never written.
     """
     candidates = [classifier_path(folder, data.key, steps, seed)] if folder is not None else []
-    shared = os.environ.get("DAE_SHARED_CHECKPOINTS", "").strip()
-    if shared:
-        candidates.append(classifier_path(Path(shared).expanduser(), data.key, steps, seed))
+    shared = ckpt.shared_folder()
+    if shared is not None:
+        candidates.append(classifier_path(shared, data.key, steps, seed))
     for path in candidates:
         if path.is_file():
             model = read_classifier(path, data.key).to(device)

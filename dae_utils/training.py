@@ -8,7 +8,6 @@ weighted by its size, so a short last batch counts no more than it should.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -207,23 +206,12 @@ def fit(
     return history
 
 
-#: A folder of finished checkpoints that the course reads and never writes: trained once by an instructor
-#: (``make checkpoints DIR=...``) and shared by a whole class, or by nbgrader's autograding of every submission.
-SHARED_CHECKPOINTS_ENV = "DAE_SHARED_CHECKPOINTS"
-
-
 def shared_checkpoint(config: TrainConfig, data_key: str) -> Path | None:
     """Return the checkpoint for ``config`` in ``$DAE_SHARED_CHECKPOINTS``, or None if unset or not there."""
-    folder = os.environ.get(SHARED_CHECKPOINTS_ENV, "").strip()
-    if not folder:
+    folder = ckpt.shared_folder()
+    if folder is None:
         return None
-    folder_path = Path(folder).expanduser()
-    if not folder_path.is_dir():
-        raise ckpt.CheckpointError(
-            f"{SHARED_CHECKPOINTS_ENV} is {folder!r}, which is not a folder. Set it to the folder that "
-            "`make checkpoints DIR=...` filled, or unset it to train here."
-        )
-    path = checkpoint_path(folder_path, config, data_key)
+    path = checkpoint_path(folder, config, data_key)
     return path if path.is_file() else None
 
 
