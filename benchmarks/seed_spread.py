@@ -20,6 +20,9 @@ Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
   shift injected after it, at two learning rates, seeds 0-4.
 - ``affine``: notebook 2's runs with and without gamma and beta, 3 and 10 epochs, seeds 0-2.
 - ``sweep``: notebook 6's latent sizes d = 2-16 and the plain autoencoder, 10 epochs, seeds 0-2.
+- ``judge``: the digit judge's measures (notebooks 3, 4 and 6): digits kept and SSIM of the
+  course model (seeds 0-2) against the noisy input and the median filter at noise 0.1-0.8,
+  readable shares of decoded samples, and digits kept and SSIM across the latent sweep.
 - ``exercises``: the expected results the exercises quote (seed 0, the reference run).
 """
 
@@ -36,7 +39,19 @@ import torch
 from sklearn.mixture import GaussianMixture
 from torch import nn
 
-from dae_utils import baselines, batchnorm, clustering, data, evidence, generation, model, noise, runtime, training
+from dae_utils import (
+    baselines,
+    batchnorm,
+    clustering,
+    data,
+    evidence,
+    generation,
+    judge,
+    model,
+    noise,
+    runtime,
+    training,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The noise of every evaluation: the notebooks' default, drawn with the notebooks' default seed.
@@ -44,6 +59,7 @@ NOISE_FACTOR = 0.3
 EVAL_SEED = 0
 NOISE_LEVELS = [round(0.1 * i, 1) for i in range(1, 9)]
 SAMPLES = 10_000  # codes drawn per sampler, as in notebook 4
+JUDGED_LEVEL_IMAGES = 2_000  # test images judged per noise level, as in notebook 3's sweep
 
 
 def rounded(value: Any, digits: int = 6) -> Any:
@@ -293,11 +309,72 @@ def exercises(run: Runner, seeds: list[int]) -> dict[str, Any]:
     return result
 
 
+def judge_runs(run: Runner, seeds: list[int], latent_dims: tuple[int, ...] = (2, 4, 8, 16)) -> dict[str, Any]:
+    """Notebooks 3, 4 and 6 by the digit judge: digits kept, SSIM and readable shares, over training seeds."""
+    classifier = judge.load_or_train_classifier(run.mnist, run.device, run.checkpoint_dir, progress=False)
+    labels = run.mnist.test_labels
+    few = slice(0, JUDGED_LEVEL_IMAGES)
+
+    def scores(images: torch.Tensor, ssim_images: int | None = None) -> dict[str, float]:
+        return judge.image_scores(classifier, images, run.test_clean[: len(images)], labels[: len(images)],
+                                  ssim_images)
+
+    fixed: dict[str, Any] = {"classifier_test_accuracy": judge.digits_kept(classifier, run.test_clean, labels),
+                             "noisy": scores(run.test_noisy), "median": scores(baselines.median_filter(run.test_noisy)),
+                             "noisy_by_level": [], "median_by_level": []}
+    for level in NOISE_LEVELS:
+        noisy = run.noisy(level)[few]
+        fixed["noisy_by_level"].append(scores(noisy))
+        fixed["median_by_level"].append(scores(baselines.median_filter(noisy)))
+    rows = []
+    for seed in seeds:
+        trained = run.train(seed=seed)
+        denoised = training.denoise(trained.encoder, trained.decoder, run.test_noisy, run.device)
+        through = training.denoise(trained.encoder, trained.decoder, run.test_clean, run.device)
+        changed, _ = judge.changed_digits(classifier, denoised, run.test_clean, labels)
+        changed_through, _ = judge.changed_digits(classifier, through, run.test_clean, labels)
+        row: dict[str, Any] = {
+            "seed": seed, "autoencoder": scores(denoised), "bottleneck": scores(through),
+            "changed_share": len(changed) / len(labels),
+            "changed_also_by_bottleneck": float(np.isin(changed.numpy(), changed_through.numpy()).mean())
+            if len(changed) else 0.0,
+            "autoencoder_by_level": [scores(training.denoise(trained.encoder, trained.decoder, run.noisy(level)[few],
+                                                             run.device)) for level in NOISE_LEVELS],
+        }
+        train_latent = run.codes(trained, run.mnist.train_images)
+        test_latent = run.codes(trained, run.test_clean)
+        gaussian = generation.LatentGaussian.fit(train_latent)
+        codes = {"N(0, I)": torch.randn(SAMPLES, train_latent.shape[1],
+                                        generator=torch.Generator().manual_seed(EVAL_SEED)),
+                 "fitted Gaussian": gaussian.sample(SAMPLES, generator=torch.Generator().manual_seed(EVAL_SEED)),
+                 "real test codes": test_latent}
+        row["generated"] = {name: judge.generator_report(classifier, generation.decode(trained.decoder, z, run.device),
+                                                         labels) for name, z in codes.items()}
+        rows.append(row)
+        print(f"seed {seed}: kept {row['autoencoder']['digits_kept']:.3f} (median "
+              f"{fixed['median']['digits_kept']:.3f}), SSIM {row['autoencoder']['ssim']:.3f}, readable N(0, I) "
+              f"{row['generated']['N(0, I)']['readable_share']:.3f}", flush=True)
+    sweep_rows = []
+    for seed in seeds:
+        for latent_dim in latent_dims:
+            trained = run.train(num_epochs=10, latent_dim=latent_dim, seed=seed)
+            denoised = training.denoise(trained.encoder, trained.decoder, run.test_noisy, run.device)
+            sweep_rows.append({"seed": seed, "latent_dim": latent_dim, **scores(denoised)})
+        print(f"sweep, seed {seed}: " + ", ".join(f"d={r['latent_dim']}: {r['digits_kept']:.3f} / {r['ssim']:.3f}"
+                                                  for r in sweep_rows if r["seed"] == seed), flush=True)
+    return {"settings": {"classifier_steps": judge.CLASSIFIER_STEPS, "classifier_seed": 0,
+                         "readable_confidence": judge.READABLE_CONFIDENCE, "noise_factor": NOISE_FACTOR,
+                         "noise_levels": NOISE_LEVELS, "images_per_level": JUDGED_LEVEL_IMAGES,
+                         "samples": SAMPLES, "sweep_epochs": 10, "latent_dims": list(latent_dims)},
+            "fixed": fixed, "rows": rows, "sweep": sweep_rows}
+
+
 EXPERIMENTS: dict[str, tuple[Callable[[Runner, list[int]], dict[str, Any]], list[int]]] = {
     "course": (course, [0, 1, 2, 3, 4]),
     "batchnorm": (batchnorm_runs, [0, 1, 2, 3, 4]),
     "affine": (affine, [0, 1, 2]),
     "sweep": (sweep, [0, 1, 2]),
+    "judge": (judge_runs, [0, 1, 2]),
     "exercises": (exercises, [0]),
 }
 

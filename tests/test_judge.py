@@ -138,3 +138,57 @@ def test_ssim_is_scikit_image_s_averaged_over_the_images(sample):
 
 def test_digit_counts_give_the_spread_of_a_generator():
     assert judge.digit_counts(torch.tensor([0, 3, 3, 8])).tolist() == [1, 0, 0, 2, 0, 0, 0, 0, 1, 0]
+
+
+def test_image_scores_are_the_four_measures_computed_separately(classifier, sample):
+    clean, labels = sample.test_images[:200], sample.test_labels[:200]
+    noisy = add_noise(clean, 0.5, generator=torch.Generator().manual_seed(2))
+    scores = judge.image_scores(classifier, noisy, clean, labels)
+    assert scores["mse"] == pytest.approx(torch.mean((noisy - clean) ** 2).item())
+    assert scores["psnr"] == pytest.approx(10 * np.log10(1 / scores["mse"]), rel=1e-5)
+    assert scores["digits_kept"] == judge.digits_kept(classifier, noisy, labels)
+    assert scores["ssim"] == pytest.approx(judge.ssim(noisy, clean))
+    # SSIM over the first images only, when asked: the other measures still use all of them.
+    few = judge.image_scores(classifier, noisy, clean, labels, ssim_images=50)
+    assert few["ssim"] == pytest.approx(judge.ssim(noisy[:50], clean[:50]))
+    assert few["mse"] == scores["mse"] and few["digits_kept"] == scores["digits_kept"]
+    with pytest.raises(ValueError, match="its own clean original"):
+        judge.image_scores(classifier, noisy[:10], clean, labels)
+
+
+def test_changed_digits_are_those_read_right_before_and_wrong_after(classifier, sample):
+    clean, labels = sample.test_images[:300], sample.test_labels[:300]
+    damaged = clean.clone()
+    damaged[:20] = clean[20:40]  # the first 20 now show other images' digits
+    changed, read_as = judge.changed_digits(classifier, damaged, clean, labels)
+    before = judge.classify(classifier, clean).digits
+    after = judge.classify(classifier, damaged).digits
+    expected = [i for i in range(300) if before[i] == labels[i] and after[i] != labels[i]]
+    assert changed.tolist() == expected
+    assert read_as.tolist() == after[expected].tolist()
+    assert len(expected) >= 10  # most swapped images show another digit
+    assert set(expected) <= set(range(20))  # unchanged images cannot change
+    assert judge.changed_digits(classifier, clean, clean, labels)[0].numel() == 0
+    with pytest.raises(ValueError, match="one of each"):
+        judge.changed_digits(classifier, clean[:5], clean, labels)
+
+
+def test_generator_report_counts_only_confident_digits(classifier, sample):
+    real = sample.test_images[:400]
+    blank = torch.zeros(100, 1, 28, 28)
+    report = judge.generator_report(classifier, torch.cat([real, blank]), sample.test_labels)
+    verdict = judge.classify(classifier, torch.cat([real, blank]))
+    readable = verdict.readable()
+    assert report["readable_share"] == pytest.approx(readable.float().mean().item())
+    counts = np.bincount(verdict.digits[readable].numpy(), minlength=10)
+    assert report["digit_share"] == pytest.approx((counts / counts.sum()).tolist())
+    real_mix = np.bincount(sample.test_labels.numpy(), minlength=10) / len(sample.test_labels)
+    assert report["total_variation"] == pytest.approx(0.5 * np.abs(counts / counts.sum() - real_mix).sum())
+    assert report["fewest_digit"] == int(np.argmin(counts))
+    # A generator that draws one digit only is as far from the real mix as its share of the others.
+    ones = sample.test_images[sample.test_labels == 1][:50]
+    only_ones = judge.generator_report(classifier, ones, sample.test_labels)
+    assert only_ones["digit_share"][1] == pytest.approx(1.0)
+    assert only_ones["total_variation"] == pytest.approx(1 - real_mix[1])
+    nothing = judge.generator_report(classifier, torch.full((20, 1, 28, 28), 0.5), sample.test_labels, threshold=0.999)
+    assert nothing["readable_share"] == 0 and nothing["total_variation"] == 1.0
