@@ -16,6 +16,13 @@ hint, never a crash inside the check; and an answer that changes its input in
 place is refused, because in the notebook it would quietly change the student's
 data. Hints name the mistake, not the line that fixes it.
 
+Each write-it-yourself exercise asks for a variant that the notebook does not show
+(noise of a different strength at every pixel, batch norm in evaluation mode, a step
+on another loss, sampling a fitted Gaussian, mappings from a count matrix), so that
+copying a cell from above does not answer it. Where calling the course's own code
+(or torch's ready-made layer) would answer it without the idea, the check watches
+the calls your function makes and refuses that one, however it was imported.
+
 The notebooks' grade cells reload this module before they check
 (``importlib.reload(dae_utils.exercises).check_...``), so rebinding a check in an
 unlocked cell does not change what grades the answer.
@@ -26,6 +33,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +41,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .clustering import mode_mapping
 from .generation import decode
 from .noise import add_noise
 
@@ -144,95 +151,174 @@ def _black_pixel_mse(s: float) -> float:
     return inside + stats.norm.sf(1 / s)
 
 
-def check_add_noise(add_noise_mine: Callable[..., torch.Tensor]) -> None:
-    """Check ``add_noise_mine(images, noise_factor, generator)`` against ``noise.add_noise``."""
+def _compare_decoded(
+    returned: Any, expected: torch.Tensor, decoder: nn.Module, latent: torch.Tensor, device: torch.device
+) -> None:
+    answer = _tensor(returned, (9, 1, 28, 28), "the 9 decoded images")
+    if returned.requires_grad:
+        raise NotYet("The images still carry a gradient graph, which keeps memory busy: decoding needs no "
+                     "gradients.")
+    if _close(answer, returned.dtype, expected, 1e-5):
+        return
+    with torch.no_grad():
+        train_mode = decoder.train()(latent.to(device)).cpu()
+    if _close(answer, returned.dtype, train_mode, 1e-5):
+        raise NotYet("The decoder ran in training mode, so batch norm used the 9 codes' own statistics. "
+                     "Call decoder.eval() first.")
+    raise NotYet("The images differ from the decoder's output for these codes. Decode the codes you were given.")
+
+
+def _calls_checked(forbidden: dict[str, Callable[..., Any]], function: Callable[..., Any], *args: Any) -> Any:
+    """Run ``function(*args)``, refusing an answer that hands the exercise to the course's own code.
+
+    ``forbidden`` names the functions that would do the whole exercise (the course's
+    answer, or torch's ready-made layer). Every call made while the answer runs is
+    watched (``sys.setprofile``), so the check sees such a call however the function
+    was imported or renamed.
+    """
+    codes = {f.__code__: name for name, f in forbidden.items() if hasattr(f, "__code__")}
+    builtins = [(f, name) for name, f in forbidden.items() if not hasattr(f, "__code__")]
+    called: list[str] = []
+
+    def watch(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code in codes:
+            called.append(codes[frame.f_code])
+        elif event == "c_call":
+            called.extend(name for f, name in builtins if arg is f)
+
+    previous = sys.getprofile()
+    sys.setprofile(watch)
+    try:
+        result = function(*args)
+    finally:
+        sys.setprofile(previous)
+    if called:
+        raise NotYet(f"Your function calls `{called[0]}`, which does the whole exercise for you. The point is to "
+                     "write those steps yourself, with tensor or array operations.")
+    return result
+
+
+def _noise_map(size: int = 28) -> torch.Tensor:
+    """A (28, 28) map of noise strengths: 0.1 at the centre, rising to 0.6 in the corners, like a cheap sensor."""
+    coords = torch.linspace(-1.0, 1.0, size)
+    radius_squared = (coords[:, None] ** 2 + coords[None, :] ** 2) / 2
+    return 0.1 + 0.5 * radius_squared
+
+
+def check_add_noise_map(add_noise_mine: Callable[..., torch.Tensor]) -> None:
+    """Check ``add_noise_mine(images, noise_std, generator)``: noise with its own strength at every pixel.
+
+    ``noise_std`` is a (28, 28) tensor of standard deviations, one per pixel; the
+    result is each image + noise_std x N(0, 1), pixel by pixel, clamped to [0, 1],
+    with the noise drawn from ``generator`` (one value per pixel of every image).
+    """
     images = _images()
-    for factor in (0.0, 0.3, 0.8):
-        expected = add_noise(images, factor, generator=torch.Generator().manual_seed(CHECK_SEED))
-        inputs = {"images": images}
+    maps = {"a vignette (0.1 at the centre, 0.6 in the corners)": _noise_map(),
+            "a uniform map of 0.3": torch.full((28, 28), 0.3), "a map of zeros": torch.zeros(28, 28)}
+    for name, noise_std in maps.items():
+        draws = torch.randn(images.shape, generator=torch.Generator().manual_seed(CHECK_SEED))
+        expected = (images + noise_std * draws).clamp(0, 1)
+        inputs = {"images": images, "noise_std": noise_std}
         kept = _kept(inputs)
-        returned = add_noise_mine(images, factor, torch.Generator().manual_seed(CHECK_SEED))
+        returned = add_noise_mine(images, noise_std, torch.Generator().manual_seed(CHECK_SEED))
         _unchanged(inputs, kept)
         answer = _tensor(returned, tuple(images.shape), "the noisy images")
         if _close(answer, returned.dtype, expected, 1e-6):
             continue
         if answer.min() < 0 or answer.max() > 1:
             raise NotYet("Some pixels lie outside [0, 1]: the noisy image must be clamped back into the pixel range.")
-        noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(CHECK_SEED))
-        if _close(answer, returned.dtype, (images + factor**2 * noise).clamp(0, 1), 1e-6) and factor != 1:
-            raise NotYet("The noise is scaled by noise_factor squared. noise_factor is the standard deviation.")
-        if _close(answer, returned.dtype, (images + factor * noise).clamp(0, 1).round(), 1e-6):
-            raise NotYet("The noisy pixels are rounded to 0 or 1; keep them as fractions.")
-        if factor == 0.0:
-            raise NotYet("With noise_factor 0 the images must come back unchanged.")
+        wrong = {
+            "noise_std holds standard deviations, but your noise is scaled by their squares (variances).":
+                images + noise_std**2 * draws,
+            "Your noise is scaled by the square root of noise_std, as if it held variances; it holds standard "
+            "deviations already.": images + noise_std.sqrt() * draws,
+            "Your noise has the same strength at every pixel. Each pixel's noise must be scaled by its own entry "
+            "of noise_std.": images + noise_std.mean() * draws,
+            "The noisy pixels are rounded to 0 or 1; keep them as fractions.": (images + noise_std * draws).round(),
+        }
+        for hint, candidate in wrong.items():
+            if noise_std.std() > 0 or "same strength" not in hint:
+                if _close(answer, returned.dtype, candidate.clamp(0, 1), 1e-6):
+                    raise NotYet(hint)
+        if not noise_std.any():
+            raise NotYet("With a map of zeros the images must come back unchanged.")
         raise NotYet(
-            "The values differ from image + noise_factor * N(0, 1), clamped. Is the noise drawn from the "
-            "generator you were given, with one value per pixel, so that the same generator gives the same noise?"
+            f"For {name} the values differ from image + noise_std * N(0, 1), pixel by pixel, clamped. Is the noise "
+            "drawn from the generator you were given, with one value per pixel of every image?"
         )
-    _passed("add_noise gives the same noisy images as noise.add_noise for noise factors 0, 0.3 and 0.8.")
+    _passed("the noise follows the map pixel by pixel: for a vignette, for a uniform map (the same as "
+            "noise.add_noise at 0.3) and for a map of zeros.")
 
 
-def check_batch_norm(batch_norm_mine: Callable[..., torch.Tensor]) -> None:
-    """Check ``batch_norm_mine(x, gamma, beta, eps)`` against ``nn.BatchNorm2d`` in training mode."""
+def check_batch_norm_eval(batch_norm_mine: Callable[..., torch.Tensor]) -> None:
+    """Check ``batch_norm_mine(x, running_mean, running_var, gamma, beta, eps)`` against ``nn.BatchNorm2d.eval()``.
+
+    In evaluation mode batch norm normalises with the running statistics it kept
+    during training, not with the batch's own, so that one image's output does not
+    depend on the other images of its batch.
+    """
     generator = torch.Generator().manual_seed(CHECK_SEED)
     x = torch.randn(8, 4, 5, 5, generator=generator) * 3 + 1
-    x[:, 3] = 0.5 + 0.003 * x[:, 3]  # a channel whose variance is near eps: where eps goes matters there
+    running_mean = torch.randn(4, generator=generator) * 2
+    running_var = torch.rand(4, generator=generator) * 4 + 0.5
+    running_var[3] = 2e-5  # a channel whose variance is near eps: where eps goes matters there
     gamma = torch.rand(4, generator=generator) + 0.5
     beta = torch.randn(4, generator=generator)
-    layer = nn.BatchNorm2d(4).train()
+    layer = nn.BatchNorm2d(4).eval()
     with torch.no_grad():
         layer.weight.copy_(gamma)
         layer.bias.copy_(beta)
+        layer.running_mean.copy_(running_mean)
+        layer.running_var.copy_(running_var)
         expected = layer(x)
-    inputs = {"x": x, "gamma": gamma, "beta": beta}
+    eps = layer.eps
+    inputs = {"x": x, "running_mean": running_mean, "running_var": running_var, "gamma": gamma, "beta": beta}
     kept = _kept(inputs)
-    returned = batch_norm_mine(x, gamma, beta, layer.eps)
+    forbidden = {"torch.nn.functional.batch_norm": nn.functional.batch_norm, "torch.batch_norm": torch.batch_norm}
+    returned = _calls_checked(forbidden, batch_norm_mine, x, running_mean, running_var, gamma, beta, eps)
     _unchanged(inputs, kept)
     answer = _tensor(returned, tuple(x.shape), "the normalised tensor")
     if _close(answer, returned.dtype, expected, 1e-4):
-        _passed("your batch norm matches nn.BatchNorm2d in training mode to within 1e-4.")
+        _passed("your batch norm matches nn.BatchNorm2d in evaluation mode to within 1e-4.")
         return
-    mean = x.mean(dim=(0, 2, 3), keepdim=True)
-    var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
-    std = torch.sqrt(var + layer.eps)
+    mean, var = running_mean.view(1, -1, 1, 1), running_var.view(1, -1, 1, 1)
+    std = torch.sqrt(var + eps)
     g, b = gamma.view(1, -1, 1, 1), beta.view(1, -1, 1, 1)
+    batch_mean = x.mean(dim=(0, 2, 3), keepdim=True)
+    batch_var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
     wrong = {
+        "You normalise with the batch's own mean and variance, as in training. In evaluation mode batch norm "
+        "uses the running statistics it kept during training.":
+            g * (x - batch_mean) / torch.sqrt(batch_var + eps) + b,
         "You divide by the variance. Batch norm divides by the standard deviation, sqrt(var + eps).":
-            g * (x - mean) / (var + layer.eps) + b,
-        "You use the unbiased variance (divide by N - 1). In training mode batch norm divides by N.":
-            g * (x - mean) / torch.sqrt(x.var(dim=(0, 2, 3), unbiased=True, keepdim=True) + layer.eps) + b,
+            g * (x - mean) / (var + eps) + b,
         "eps belongs inside the square root: sqrt(var + eps), not sqrt(var) + eps.":
-            g * (x - mean) / (torch.sqrt(var) + layer.eps) + b,
+            g * (x - mean) / (torch.sqrt(var) + eps) + b,
         "gamma and beta are swapped: gamma scales the normalised values, beta shifts them.":
             b * (x - mean) / std + g,
         "Neither gamma nor beta is applied: scale the normalised values by gamma, then shift them by beta.":
             (x - mean) / std,
         "beta is missing: after scaling by gamma, shift by beta.": g * (x - mean) / std,
         "gamma is missing: scale the normalised values by gamma before shifting by beta.": (x - mean) / std + b,
-        "The statistics are taken per image. Each channel's mean and variance run over the batch AND "
-        "both spatial axes.":
-            g * (x - x.mean(dim=(2, 3), keepdim=True))
-            / torch.sqrt(x.var(dim=(2, 3), unbiased=False, keepdim=True) + layer.eps) + b,
-        "The statistics are taken over all channels together. Batch norm keeps one mean and one variance "
-        "per channel.":
-            g * (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + layer.eps) + b,
+        "The running mean is not subtracted: normalising centres each channel on its running mean first.":
+            g * x / std + b,
     }
     for hint, candidate in wrong.items():
         if _close(answer, returned.dtype, candidate, 1e-4):
             raise NotYet(hint)
-    raise NotYet("The result differs from nn.BatchNorm2d. Check over which axes the mean and variance are taken: "
-                 "one value per channel.")
+    raise NotYet("The result differs from nn.BatchNorm2d in evaluation mode. Each channel c uses its own "
+                 "running_mean[c] and running_var[c], for every image and every pixel of that channel.")
 
 
-def check_train_step(train_step_mine: Callable[..., float]) -> None:
-    """Check ``train_step_mine(encoder, decoder, optimizer, clean, noise_factor)`` against one reference step.
+def check_train_step_l1(train_step_mine: Callable[..., float]) -> None:
+    """Check ``train_step_mine(encoder, decoder, optimizer, clean, noise_factor)``: one step on the L1 loss.
 
     Your step must add noise with ``noise.add_noise`` (torch's global generator),
-    encode, decode, take the MSE against the *clean* images, clear old gradients,
-    backpropagate and step the optimizer, and return the loss as a float.
+    encode, decode, take the mean absolute error against the *clean* images, clear
+    old gradients, backpropagate and step the optimizer, and return the loss as a float.
     """
+    from . import training
     from .model import Decoder, Encoder
-    from .training import train_epoch
 
     torch.manual_seed(CHECK_SEED)
     encoder, decoder = Encoder(4).train(), Decoder(4).train()
@@ -247,158 +333,240 @@ def check_train_step(train_step_mine: Callable[..., float]) -> None:
         return enc, dec, optimizer
 
     enc, dec, optimizer = fresh()
-    torch.manual_seed(CHECK_SEED)  # the reference: the course's own train_epoch over this one batch
-    expected_loss = train_epoch(enc, dec, torch.device("cpu"), [(clean, None)], nn.MSELoss(), optimizer,
-                                STEP_NOISE)
+    torch.manual_seed(CHECK_SEED)  # the reference: the course's own train_epoch over this one batch, with L1
+    expected_loss = training.train_epoch(enc, dec, torch.device("cpu"), [(clean, None)], nn.L1Loss(), optimizer,
+                                         STEP_NOISE)
     expected_weights = torch.cat([p.detach().flatten() for p in [*enc.parameters(), *dec.parameters()]])
 
     enc, dec, optimizer = fresh()
     inputs = {"clean": clean}
     kept = _kept(inputs)
     torch.manual_seed(CHECK_SEED)
-    returned = train_step_mine(enc, dec, optimizer, clean, STEP_NOISE)
+    forbidden = {"training.train_epoch": training.train_epoch, "training.training_step": training.training_step}
+    returned = _calls_checked(forbidden, train_step_mine, enc, dec, optimizer, clean, STEP_NOISE)
     _unchanged(inputs, kept)
     weights = torch.cat([p.detach().flatten() for p in [*enc.parameters(), *dec.parameters()]])
     if isinstance(returned, torch.Tensor):
         raise NotYet("Return the loss as a Python float (loss.item()), not a tensor that keeps the graph alive.")
     answer = _number(returned, "the loss")
     if math.isclose(answer, expected_loss, rel_tol=1e-5) and torch.allclose(weights, expected_weights, atol=1e-6):
-        _passed("one step gives the same loss and the same weights as the course's train_epoch.")
+        _passed("one step gives the same loss and the same weights as the course's train_epoch with nn.L1Loss().")
         return
     torch.manual_seed(CHECK_SEED)
     noisy = add_noise(clean, STEP_NOISE)  # the same noise the step drew
     with torch.no_grad():
-        noisy_loss = nn.functional.mse_loss(copy.deepcopy(decoder)(copy.deepcopy(encoder)(noisy)), noisy).item()
-        clean_in = nn.functional.mse_loss(copy.deepcopy(decoder)(copy.deepcopy(encoder)(clean)), clean).item()
-        eval_loss = nn.functional.mse_loss(copy.deepcopy(decoder).eval()(copy.deepcopy(encoder).eval()(noisy)),
-                                           clean).item()
-    # An untrained model answers clean and noisy inputs nearly alike (their losses differ by 2.6e-4 at
-    # STEP_NOISE), so the candidates are told apart at 1e-5, the right loss first.
+        train_out = copy.deepcopy(decoder)(copy.deepcopy(encoder)(noisy))
+        clean_out = copy.deepcopy(decoder)(copy.deepcopy(encoder)(clean))
+        eval_out = copy.deepcopy(decoder).eval()(copy.deepcopy(encoder).eval()(noisy))
+        l1 = nn.functional.l1_loss
+        candidates = {
+            "The loss is the squared error. This step minimises the mean absolute error, |output - clean|.":
+                nn.functional.mse_loss(train_out, clean).item(),
+            "The loss is summed over the pixels. Take the mean absolute error, so that it does not grow with the "
+            "batch size.": l1(train_out, clean, reduction="sum").item(),
+            "The loss compares the output with the noisy input. Compare it with the clean images.":
+                l1(train_out, noisy).item(),
+            "The model was given the clean images. A denoising autoencoder gets the noisy ones as input and is "
+            "scored against the clean ones.": l1(clean_out, clean).item(),
+            "The models ran in evaluation mode, so batch norm used its running statistics instead of the batch's. "
+            "A training step runs them in training mode.": l1(eval_out, clean).item(),
+        }
     if math.isclose(answer, expected_loss, rel_tol=1e-5):
         raise NotYet("The loss is right but the weights are not. Are the old gradients cleared before "
                      "backpropagating, and does the optimizer take its step?")
-    if math.isclose(answer, noisy_loss, rel_tol=1e-5):
-        raise NotYet("The loss compares the output with the noisy input. Compare it with the clean images.")
-    if math.isclose(answer, clean_in, rel_tol=1e-5):
-        raise NotYet("The model was given the clean images. A denoising autoencoder gets the noisy ones as input "
-                     "and is scored against the clean ones.")
-    if math.isclose(answer, eval_loss, rel_tol=1e-5):
-        raise NotYet("The models ran in evaluation mode, so batch norm used its running statistics instead of "
-                     "the batch's. A training step runs them in training mode.")
+    # An untrained model answers clean and noisy inputs nearly alike, so candidates are told apart at 1e-5.
+    for hint, value in candidates.items():
+        if math.isclose(answer, value, rel_tol=1e-5):
+            raise NotYet(hint)
     raise NotYet("The loss differs. Check what goes into the model (the noisy images), what its output is compared "
-                 "with (the clean ones) and how (the mean squared error over all pixels).")
+                 "with (the clean ones) and how (the mean absolute error over all pixels).")
 
 
-def check_decode_grid(decode_mine: Callable[..., torch.Tensor], decoder: nn.Module, device: torch.device) -> None:
-    """Check ``decode_mine(decoder, latent, device)`` on 9 codes: (9, 1, 28, 28) images, in eval mode.
+def _check_codes(latent_dim: int) -> torch.Tensor:
+    """Codes (3,000, d) with an offset mean and strongly correlated dimensions, like an autoencoder's."""
+    generator = torch.Generator().manual_seed(CHECK_SEED)
+    mix = torch.randn(latent_dim, latent_dim, generator=generator)
+    offset = torch.randn(latent_dim, generator=generator) * 2
+    return torch.randn(3000, latent_dim, generator=generator) @ mix.T + offset
 
-    The check works on a copy of ``decoder``: a decoder run in training mode would
-    update its batch-norm statistics, and your model must come out unchanged.
+
+#: Codes drawn by the fitted-Gaussian check: enough that a right sampler's mean and covariance are close.
+FIT_SAMPLES = 20_000
+
+
+def check_fitted_samples(sample_mine: Callable[..., Any], decoder: nn.Module, device: torch.device) -> None:
+    """Check ``sample_mine(decoder, train_latent, num_samples, device, generator)``, which returns (codes, images).
+
+    It fits a Gaussian to ``train_latent`` (N, d): its mean and its full covariance;
+    draws ``num_samples`` codes from it with ``generator``; and decodes them in eval
+    mode into (num_samples, 1, 28, 28) images. The check works on a copy of
+    ``decoder``, so your model comes out unchanged, and compares the codes'
+    mean and covariance with the fitted ones over 20,000 draws.
     """
-    decoder = copy.deepcopy(decoder)
-    latent = torch.randn(9, decoder.latent_dim, generator=torch.Generator().manual_seed(CHECK_SEED))
-    expected = decode(decoder, latent, device)
-    decoder.train()  # a fair start: a correct answer must switch to eval mode itself
+    from . import generation
+
+    decoder = copy.deepcopy(decoder).train()  # a fair start: a right answer switches to eval mode itself
     reference = copy.deepcopy(decoder)
-    inputs = {"latent": latent}
-    kept = _kept(inputs)
-    returned = decode_mine(decoder, latent, device)
-    _unchanged(inputs, kept)
-    _compare_decoded(returned, expected, reference, latent, device)
+    latent_dim = decoder.latent_dim
+    latent = _check_codes(latent_dim)
+    mean, cov = latent.double().mean(dim=0), torch.cov(latent.double().T)
+    forbidden = {"generation.LatentGaussian.fit": generation.LatentGaussian.fit.__func__,
+                 "generation.LatentGaussian.sample": generation.LatentGaussian.sample}
 
+    def run(num_samples: int, seed: int) -> tuple[torch.Tensor, Any]:
+        inputs = {"train_latent": latent}
+        kept = _kept(inputs)
+        returned = _calls_checked(forbidden, sample_mine, decoder, latent, num_samples, device,
+                                  torch.Generator().manual_seed(seed))
+        _unchanged(inputs, kept)
+        if not isinstance(returned, tuple) or len(returned) != 2:
+            raise NotYet("Return two things, the codes and their images, as a pair (codes, images).")
+        codes, images = returned
+        return _tensor(codes, (num_samples, latent_dim), f"the {num_samples} codes"), images
 
-def _compare_decoded(
-    returned: Any, expected: torch.Tensor, decoder: nn.Module, latent: torch.Tensor, device: torch.device
-) -> None:
-    answer = _tensor(returned, (9, 1, 28, 28), "the 9 decoded images")
-    if returned.requires_grad:
-        raise NotYet("The images still carry a gradient graph, which keeps memory busy: decoding needs no "
-                     "gradients.")
-    if _close(answer, returned.dtype, expected, 1e-5):
-        _passed("the 9 images match the decoder's output in eval mode.")
+    codes, images = run(9, CHECK_SEED)
+    again, _ = run(9, CHECK_SEED)
+    if not torch.equal(codes, again):
+        raise NotYet("The same generator gave different codes. Draw the random numbers from the generator you "
+                     "were given, so that a seed repeats a grid.")
+    _compare_decoded(images, decode(reference, codes.float(), device), reference, codes.float(), device)
+    many, _ = run(FIT_SAMPLES, CHECK_SEED + 1)
+    got_mean, got_cov = many.mean(dim=0), torch.cov(many.T)
+    standard_error = torch.sqrt(torch.diagonal(cov) / FIT_SAMPLES)
+
+    def near(a: torch.Tensor, b: torch.Tensor) -> bool:
+        return bool(torch.linalg.norm(a - b) <= 0.06 * torch.linalg.norm(b))
+
+    right_mean = bool(((got_mean - mean).abs() <= 5 * standard_error).all())
+    if right_mean and near(got_cov, cov):
+        _passed("the codes have the fitted mean and covariance, repeat with the generator, and decode to the "
+                "decoder's images in eval mode.")
         return
-    with torch.no_grad():
-        train_mode = decoder.train()(latent.to(device)).cpu()
-    if _close(answer, returned.dtype, train_mode, 1e-5):
-        raise NotYet("The decoder ran in training mode, so batch norm used the 9 codes' own statistics. "
-                     "Call decoder.eval() first.")
-    raise NotYet("The images differ from the decoder's output for these codes. Decode the codes you were given.")
+    chol = torch.linalg.cholesky(cov)
+    centred_on_zero = bool((got_mean.abs() <= 5 / math.sqrt(FIT_SAMPLES)).all())
+    if centred_on_zero and near(got_cov, torch.eye(latent_dim, dtype=torch.float64)):
+        raise NotYet("These codes look like draws from N(0, I). Sample from the Gaussian fitted to train_latent: "
+                     "its mean and its covariance.")
+    if right_mean and near(got_cov, torch.diag(torch.diagonal(cov))):
+        raise NotYet("The codes' dimensions come out uncorrelated, but the training codes' are not: use the full "
+                     "covariance matrix, not only each dimension's variance.")
+    if right_mean and near(got_cov, cov @ cov):
+        raise NotYet("The codes' covariance is the square of the fitted one: the random draws were multiplied by "
+                     "the covariance, which is a squared scale. Multiply by a square root of it instead.")
+    if right_mean and near(got_cov, chol.T @ chol):
+        raise NotYet("The codes' covariance is L^T L instead of L L^T: check which side of the draws the "
+                     "matrix L multiplies, and whether it needs a transpose.")
+    if not right_mean and near(got_cov, cov):
+        raise NotYet("The codes' spread is right but they are not centred on the training codes' mean. Add the "
+                     "fitted mean to every sample.")
+    raise NotYet(f"Over {FIT_SAMPLES:,} draws your codes' mean or covariance differ from the Gaussian fitted to "
+                 "train_latent. Fit its mean and full covariance, and make each sample mean + (a square root of "
+                 "the covariance) x (standard normal draws).")
 
 
-def check_mode_mapping(mode_mapping_mine: Callable[..., tuple[np.ndarray, float]]) -> None:
-    """Check ``mode_mapping_mine(clusters, labels)``, which returns (mapping, accuracy)."""
-    rng = np.random.default_rng(CHECK_SEED)
-    labels = rng.integers(0, 10, 500)
-    clusters = (labels + (rng.random(500) < 0.3) * rng.integers(1, 10, 500)) % 10  # 70 % clean
-    clusters = (clusters * 3) % 10  # cluster numbers are not the digits
-    clusters[labels == 4] = clusters[labels == 9][0]  # two digits share a cluster, as 4 and 9 often do
-    expected_mapping = mode_mapping(clusters, labels)
-    expected_accuracy = float(np.mean(expected_mapping[clusters] == labels))
-    inputs = {"clusters": clusters, "labels": labels}
+def _check_counts(n_clusters: int) -> np.ndarray:
+    """A count matrix counts[k, digit] of ``n_clusters`` clusters: each has a clear majority, two share one."""
+    rng = np.random.default_rng(CHECK_SEED + n_clusters)
+    counts = rng.integers(0, 25, (n_clusters, 10))
+    majority = np.resize(rng.permutation(10), n_clusters)
+    majority[1] = majority[0]  # two clusters whose members are mostly the same digit, as 4s and 9s often are
+    counts[np.arange(n_clusters), majority] += rng.integers(60, 120, n_clusters)
+    return counts
+
+
+def _matrix_forbidden() -> dict[str, Callable[..., Any]]:
+    from . import clustering
+
+    return {"clustering.mode_mapping": clustering.mode_mapping,
+            "clustering.hungarian_mapping": clustering.hungarian_mapping,
+            "clustering.digit_cluster_counts": clustering.digit_cluster_counts}
+
+
+def check_mode_mapping_counts(mode_mapping_mine: Callable[..., tuple[Any, Any]]) -> None:
+    """Check ``mode_mapping_mine(counts)``, which returns (mapping, accuracy) from a cluster-by-digit count matrix.
+
+    ``counts[k, digit]`` is how many images of ``digit`` k-means put in cluster k; there
+    may be more clusters than digits (here 12). ``mapping[k]`` is the digit cluster
+    k stands for; the accuracy is the share of all images whose cluster's digit is
+    their own.
+    """
+    counts = _check_counts(12)
+    expected_mapping = counts.argmax(axis=1)
+    expected_accuracy = float(counts[np.arange(len(counts)), expected_mapping].sum() / counts.sum())
+    inputs = {"counts": counts}
     kept = _kept(inputs)
-    returned = mode_mapping_mine(clusters, labels)
+    returned = _calls_checked(_matrix_forbidden(), mode_mapping_mine, counts)
     _unchanged(inputs, kept)
     if not isinstance(returned, tuple) or len(returned) != 2:
         raise NotYet("Return two things, the mapping and the accuracy, as a pair (mapping, accuracy).")
     mapping, accuracy = returned
     if isinstance(mapping, dict):  # {cluster: digit} works as well as an array indexed by cluster
-        missing = [c for c in range(10) if c not in mapping]
+        missing = [k for k in range(len(counts)) if k not in mapping]
         if missing:
-            raise NotYet(f"The mapping has no entry for cluster {missing[0]}: every cluster 0-9 needs a digit.")
-        mapping = [mapping[c] for c in range(10)]
+            raise NotYet(f"The mapping has no entry for cluster {missing[0]}: every cluster needs a digit.")
+        mapping = [mapping[k] for k in range(len(counts))]
     if mapping is None:
         raise NotYet("The mapping is None. Is it filled in and returned?")
     mapping = np.asarray(mapping)
-    if mapping.shape != (10,):
-        raise NotYet(f"The mapping must hold one digit per cluster, 10 in all: mapping[c] is the digit cluster c "
-                     f"stands for. Yours has shape {mapping.shape}.")
+    if mapping.shape != (len(counts),):
+        across = " The rows of counts are the clusters, the columns the digits." if mapping.shape == (10,) else ""
+        raise NotYet(f"The mapping must hold one digit per cluster, {len(counts)} here: mapping[k] is the digit "
+                     f"cluster k stands for. Yours has shape {mapping.shape}.{across}")
     accuracy = _number(accuracy, "the accuracy")
     right_mapping = np.array_equal(mapping, expected_mapping)
     if right_mapping and math.isclose(accuracy, expected_accuracy, abs_tol=ACCURACY_TOL):
-        _passed(f"the mapping and the accuracy ({expected_accuracy:.1%} on the check's clusters) are right.")
+        _passed(f"the mapping of 12 clusters and the accuracy ({expected_accuracy:.1%} on the check's counts) "
+                "are right.")
         return
     if not right_mapping:
-        if len(set(mapping.tolist())) == 10 and len(set(expected_mapping.tolist())) < 10:
-            raise NotYet("Your mapping gives every cluster a different digit. The mode mapping lets two clusters "
-                         "claim the same digit: take each cluster's most common label on its own.")
-        raise NotYet("Some clusters map to the wrong digit. Each cluster stands for the digit that is most "
-                     "common among the true labels of its members.")
+        raise NotYet("Some clusters map to the wrong digit. Each cluster stands for the digit most common among "
+                     "its members: the largest count in its row.")
     if math.isclose(accuracy, 100 * expected_accuracy, abs_tol=100 * ACCURACY_TOL):
         raise NotYet("That is a percentage. Return the accuracy as a share between 0 and 1.")
-    if math.isclose(accuracy, float(np.mean(clusters == labels)), abs_tol=ACCURACY_TOL):
-        raise NotYet("The accuracy compares cluster numbers with labels. Compare each image's mapped digit "
-                     "with its label.")
-    raise NotYet("The mapping is right; the accuracy is the share of images whose mapped cluster equals their label.")
+    if math.isclose(accuracy, float(np.trace(counts[:10]) / counts.sum()), abs_tol=ACCURACY_TOL):
+        raise NotYet("The accuracy counts the images whose cluster number equals their digit. Count those whose "
+                     "cluster's mapped digit equals it.")
+    kept_counts = counts[np.arange(len(counts)), expected_mapping]
+    if math.isclose(accuracy, float(np.mean(kept_counts / counts.sum(axis=1))), abs_tol=ACCURACY_TOL):
+        raise NotYet("That is the mean of the clusters' own accuracies, which weighs a small cluster like a large "
+                     "one. Divide the images mapped right by all images.")
+    raise NotYet("The mapping is right; the accuracy is the share of all images that sit in a cluster mapped to "
+                 "their own digit.")
 
 
-def check_hungarian_accuracy(hungarian_mine: Callable[..., float]) -> None:
-    """Check ``hungarian_mine(clusters, labels)``: the best one-to-one cluster-to-digit accuracy."""
-    from .clustering import digit_cluster_counts, hungarian_mapping
+def check_hungarian_counts(hungarian_mine: Callable[..., Any]) -> None:
+    """Check ``hungarian_mine(counts)``: the accuracy of the best one-to-one pairing of clusters and digits.
 
-    rng = np.random.default_rng(CHECK_SEED)
-    labels = rng.integers(0, 10, 600)
-    clusters = (labels * 7 + 3) % 10
-    noisy = rng.random(600) < 0.35
-    clusters[noisy] = rng.integers(0, 10, int(noisy.sum()))
-    clusters[labels == 4] = clusters[labels == 9][0]  # two digits share a cluster: one of them must lose
-    expected = float(np.mean(hungarian_mapping(clusters, labels)[clusters] == labels))
-    inputs = {"clusters": clusters, "labels": labels}
-    kept = _kept(inputs)
-    returned = hungarian_mine(clusters, labels)
-    _unchanged(inputs, kept)
-    answer = _number(returned, "the accuracy")
-    if math.isclose(answer, expected, abs_tol=ACCURACY_TOL):
-        _passed(f"the one-to-one accuracy is {expected:.1%} on the check's clusters.")
-        return
-    mapping = mode_mapping(clusters, labels)
-    if math.isclose(answer, float(np.mean(mapping[clusters] == labels)), abs_tol=ACCURACY_TOL):
-        raise NotYet("That is the mode mapping, where two clusters may claim one digit. Here each digit may be "
-                     "used once: that makes it an assignment problem, which scipy.optimize can solve.")
-    if math.isclose(answer, 100 * expected, abs_tol=100 * ACCURACY_TOL):
-        raise NotYet("That is a percentage. Return the accuracy as a share between 0 and 1.")
-    counts = digit_cluster_counts(clusters, labels)
-    if math.isclose(answer, counts.max(axis=1).sum() / len(labels), abs_tol=ACCURACY_TOL):
-        raise NotYet("Each digit took its best cluster on its own, so two digits may share one. The pairing must "
-                     "be one-to-one: one cluster per digit, one digit per cluster.")
-    raise NotYet("Count how many images of each digit fall in each cluster, choose the one-to-one pairing of "
-                 "clusters and digits that keeps the most images, and divide by the number of images.")
+    ``counts[k, digit]`` as in notebook 5's exercise; with more clusters than digits
+    (the second matrix here, 12 x 10), the clusters left without a digit count as wrong.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    for n_clusters in (10, 12):
+        counts = _check_counts(n_clusters)
+        rows, cols = linear_sum_assignment(counts, maximize=True)
+        expected = float(counts[rows, cols].sum() / counts.sum())
+        inputs = {"counts": counts}
+        kept = _kept(inputs)
+        returned = _calls_checked(_matrix_forbidden(), hungarian_mine, counts)
+        _unchanged(inputs, kept)
+        answer = _number(returned, "the accuracy")
+        if math.isclose(answer, expected, abs_tol=ACCURACY_TOL):
+            continue
+        total = counts.sum()
+        worst_rows, worst_cols = linear_sum_assignment(counts)
+        if math.isclose(answer, float(counts.max(axis=1).sum() / total), abs_tol=ACCURACY_TOL):
+            raise NotYet("That is the mode mapping, where two clusters may claim one digit. Here each digit may be "
+                         "used once: that makes it an assignment problem, which scipy.optimize can solve.")
+        if math.isclose(answer, float(counts.max(axis=0).sum() / total), abs_tol=ACCURACY_TOL):
+            raise NotYet("Each digit took its best cluster on its own, so two digits may share one. The pairing "
+                         "must be one-to-one: one cluster per digit, one digit per cluster.")
+        if math.isclose(answer, float(counts[worst_rows, worst_cols].sum() / total), abs_tol=ACCURACY_TOL):
+            raise NotYet("That pairing keeps the fewest images right. The best pairing keeps the most.")
+        if math.isclose(answer, 100 * expected, abs_tol=100 * ACCURACY_TOL):
+            raise NotYet("That is a percentage. Return the accuracy as a share between 0 and 1.")
+        if math.isclose(answer, float(np.trace(counts) / total), abs_tol=ACCURACY_TOL):
+            raise NotYet("The accuracy pairs cluster k with digit k. Find the pairing that keeps the most images.")
+        raise NotYet(f"For a {n_clusters} x 10 count matrix the accuracy differs. Choose the one-to-one pairing of "
+                     "clusters and digits that keeps the most images, and divide by all the images.")
+    _passed("the one-to-one accuracy is right for 10 clusters and for 12.")

@@ -17,9 +17,10 @@ from torch import nn
 from dae_utils import exercises
 from dae_utils.batchnorm import batch_norm_2d
 from dae_utils.clustering import hungarian_mapping, mode_mapping
-from dae_utils.generation import decode
+from dae_utils.generation import LatentGaussian, decode
 from dae_utils.model import Decoder
 from dae_utils.noise import add_noise
+from dae_utils.training import train_epoch, training_step
 
 CPU = torch.device("cpu")
 RIGHT = None  # the expected outcome of a right answer: the check passes
@@ -43,95 +44,112 @@ BLACK_PIXEL = {
     "NaN": (lambda s: math.nan, "not a finite number"),
 }
 
-# --- Notebook 1: add_noise ------------------------------------------------------------------------------------
+# --- Notebook 1: noise with a strength of its own at every pixel ----------------------------------------------
 
 
-def _noisy(images, f, g):
-    return images + f * torch.randn(images.shape, generator=g)
+def _noisy(images, std, g):
+    return images + std * torch.randn(images.shape, generator=g)
 
 
-def _add_in_place(images, f, g):
-    images += f * torch.randn(images.shape, generator=g)
+def _add_in_place(images, std, g):
+    images += std * torch.randn(images.shape, generator=g)
     return images.clamp_(0, 1)
 
 
-ADD_NOISE = {
-    "the course's": (lambda images, f, g: add_noise(images, f, generator=g), RIGHT),
-    "clamp(0, 1)": (lambda images, f, g: _noisy(images, f, g).clamp(0, 1), RIGHT),
-    "clamp(min=, max=)": (lambda images, f, g: torch.clamp(_noisy(images, f, g), min=0.0, max=1.0), RIGHT),
-    "randn(*shape)": (lambda images, f, g: (images + f * torch.randn(*images.shape, generator=g)).clamp(0, 1),
+ADD_NOISE_MAP = {
+    "clamp(0, 1)": (lambda images, std, g: _noisy(images, std, g).clamp(0, 1), RIGHT),
+    "clamp(min=, max=)": (lambda images, std, g: torch.clamp(_noisy(images, std, g), min=0.0, max=1.0), RIGHT),
+    "map reshaped to (1, 1, 28, 28)": (lambda images, std, g: (images + std.view(1, 1, 28, 28) * torch.randn(
+        images.shape, generator=g)).clamp(0, 1), RIGHT),
+    "randn(*shape)": (lambda images, std, g: (images + std * torch.randn(*images.shape, generator=g)).clamp(0, 1),
                       RIGHT),
-    "float64 result": (lambda images, f, g: _noisy(images, f, g).clamp(0, 1).double(), RIGHT),
-    "half result": (lambda images, f, g: _noisy(images, f, g).clamp(0, 1).half(), RIGHT),
+    "normal(0, std) per pixel": (lambda images, std, g: (images + torch.randn(images.shape, generator=g)
+                                                         .mul(std.expand(images.shape))).clamp(0, 1), RIGHT),
+    "float64 result": (lambda images, std, g: _noisy(images, std, g).clamp(0, 1).double(), RIGHT),
+    "half result": (lambda images, std, g: _noisy(images, std, g).clamp(0, 1).half(), RIGHT),
+    "the course's add_noise": (lambda images, std, g: add_noise(images, std, generator=g), ValueError),
+    "the course's add_noise at the map's mean": (lambda images, std, g: add_noise(images, float(std.mean()),
+                                                                                   generator=g), "same strength"),
     "no clamp": (_noisy, "clamped back"),
-    "clamp below only": (lambda images, f, g: _noisy(images, f, g).clamp(min=0), "outside \\[0, 1\\]"),
-    "squared factor": (lambda images, f, g: (images + f**2 * torch.randn(images.shape, generator=g)).clamp(0, 1),
-                       "squared"),
-    "global generator": (lambda images, f, g: (images + f * torch.randn(images.shape)).clamp(0, 1),
+    "clamp below only": (lambda images, std, g: _noisy(images, std, g).clamp(min=0), "outside \\[0, 1\\]"),
+    "map as variances": (lambda images, std, g: _noisy(images, std**2, g).clamp(0, 1), "their squares"),
+    "square root of the map": (lambda images, std, g: _noisy(images, std.sqrt(), g).clamp(0, 1), "square root"),
+    "map's mean everywhere": (lambda images, std, g: _noisy(images, std.mean(), g).clamp(0, 1), "same strength"),
+    "global generator": (lambda images, std, g: (images + std * torch.randn(images.shape)).clamp(0, 1),
                          "generator you were given"),
-    "one noise image for all": (lambda images, f, g: (images + f * torch.randn(28, 28, generator=g)).clamp(0, 1),
+    "one noise image for all": (lambda images, std, g: (images + std * torch.randn(28, 28, generator=g)).clamp(0, 1),
                                 "one value per pixel"),
-    "rounded": (lambda images, f, g: _noisy(images, f, g).clamp(0, 1).round(), "rounded"),
-    "zeros": (lambda images, f, g: torch.zeros_like(images), "noise_factor 0"),
+    "map transposed and shifted": (lambda images, std, g: _noisy(images, std.roll(3, 0), g).clamp(0, 1),
+                                   "pixel by pixel"),
+    "rounded": (lambda images, std, g: _noisy(images, std, g).clamp(0, 1).round(), "rounded"),
+    "zeros": (lambda images, std, g: torch.zeros_like(images), "pixel by pixel"),
     "in place": (_add_in_place, "changed its input `images` in place"),
-    "None": (lambda images, f, g: None, "returned None"),
-    "NumPy array": (lambda images, f, g: _noisy(images, f, g).clamp(0, 1).numpy(), "not a ndarray"),
-    "channel dropped": (lambda images, f, g: _noisy(images, f, g).clamp(0, 1)[:, 0], r"shape \(16, 1, 28, 28\)"),
-    "integers": (lambda images, f, g: _noisy(images, f, g).clamp(0, 1).long(), "floating-point"),
+    "None": (lambda images, std, g: None, "returned None"),
+    "NumPy array": (lambda images, std, g: _noisy(images, std, g).clamp(0, 1).numpy(), "not a ndarray"),
+    "channel dropped": (lambda images, std, g: _noisy(images, std, g).clamp(0, 1)[:, 0], r"shape \(16, 1, 28, 28\)"),
+    "integers": (lambda images, std, g: _noisy(images, std, g).clamp(0, 1).long(), "floating-point"),
 }
 
-# --- Notebook 2: batch norm's forward pass -------------------------------------------------------------------
+# --- Notebook 2: batch norm in evaluation mode, from the running statistics ----------------------------------
 
 
-def _stats(x, unbiased=False, dims=(0, 2, 3)):
-    return x.mean(dim=dims, keepdim=True), x.var(dim=dims, unbiased=unbiased, keepdim=True)
-
-
-def _bn(x, gamma, beta, eps, *, unbiased=False, dims=(0, 2, 3), divide=None, scale=True, shift=True, swap=False):
-    mean, var = _stats(x, unbiased, dims)
+def _bn_eval(x, mean, var, gamma, beta, eps, *, divide=None, scale=True, shift=True, swap=False, centre=True):
+    m, v = mean.view(1, -1, 1, 1), var.view(1, -1, 1, 1)
     g, b = gamma.view(1, -1, 1, 1), beta.view(1, -1, 1, 1)
     if swap:
         g, b = b, g
-    normed = (x - mean) / (divide(var, eps) if divide else torch.sqrt(var + eps))
+    normed = ((x - m) if centre else x) / (divide(v, eps) if divide else torch.sqrt(v + eps))
     return (g * normed if scale else normed) + (b if shift else 0)
 
 
-def _bn_in_place(x, gamma, beta, eps):
-    mean, var = _stats(x)
-    x.sub_(mean).div_(torch.sqrt(var + eps))
+def _bn_eval_in_place(x, mean, var, gamma, beta, eps):
+    x.sub_(mean.view(1, -1, 1, 1)).div_(torch.sqrt(var.view(1, -1, 1, 1) + eps))
     return x * gamma.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
 
 
-BATCH_NORM = {
-    "the course's": (batch_norm_2d, RIGHT),
-    "by hand": (_bn, RIGHT),
-    "torch.var_mean": (lambda x, g, b, eps: g.view(1, -1, 1, 1) * (x - torch.var_mean(x, (0, 2, 3), correction=0,
-                       keepdim=True)[1]) / torch.sqrt(torch.var_mean(x, (0, 2, 3), correction=0, keepdim=True)[0]
-                       + eps) + b.view(1, -1, 1, 1), RIGHT),
-    "float64 result": (lambda x, g, b, eps: _bn(x.double(), g.double(), b.double(), eps), RIGHT),
-    "by the variance": (lambda x, g, b, eps: _bn(x, g, b, eps, divide=lambda v, e: v + e), "standard deviation"),
-    "unbiased": (lambda x, g, b, eps: _bn(x, g, b, eps, unbiased=True), "unbiased"),
-    "eps outside the root": (lambda x, g, b, eps: _bn(x, g, b, eps, divide=lambda v, e: torch.sqrt(v) + e),
+def _bn_layer(x, mean, var, gamma, beta, eps):
+    layer = nn.BatchNorm2d(len(mean), eps=eps).eval()
+    layer.load_state_dict({"weight": gamma, "bias": beta, "running_mean": mean, "running_var": var,
+                           "num_batches_tracked": torch.tensor(1)})
+    with torch.no_grad():
+        return layer(x)
+
+
+BATCH_NORM_EVAL = {
+    "by hand": (_bn_eval, RIGHT),
+    "with rsqrt": (lambda x, m, v, g, b, eps: (x - m[:, None, None]) * torch.rsqrt(v[:, None, None] + eps)
+                   * g[:, None, None] + b[:, None, None], RIGHT),
+    "as one scale and shift": (lambda x, m, v, g, b, eps: x * (g / torch.sqrt(v + eps)).view(1, -1, 1, 1)
+                               + (b - m * g / torch.sqrt(v + eps)).view(1, -1, 1, 1), RIGHT),
+    "float64 result": (lambda x, m, v, g, b, eps: _bn_eval(x.double(), m.double(), v.double(), g.double(),
+                                                           b.double(), eps), RIGHT),
+    "torch's layer": (_bn_layer, "torch.nn.functional.batch_norm"),
+    "torch's function": (lambda x, m, v, g, b, eps: nn.functional.batch_norm(x, m, v, g, b, training=False, eps=eps),
+                         "torch.nn.functional.batch_norm"),
+    "torch.batch_norm": (lambda x, m, v, g, b, eps: torch.batch_norm(x, g, b, m, v, False, 0.1, eps, False),
+                         "torch.batch_norm"),
+    "the batch's statistics (the course's training-mode function)": (lambda x, m, v, g, b, eps:
+                                                                      batch_norm_2d(x, g, b, eps), "running"),
+    "by the variance": (lambda *a: _bn_eval(*a, divide=lambda v, e: v + e), "standard deviation"),
+    "eps outside the root": (lambda *a: _bn_eval(*a, divide=lambda v, e: torch.sqrt(v) + e),
                              "inside the square root"),
-    "gamma and beta swapped": (lambda x, g, b, eps: _bn(x, g, b, eps, swap=True), "swapped"),
-    "neither gamma nor beta": (lambda x, g, b, eps: _bn(x, g, b, eps, scale=False, shift=False),
-                               "Neither gamma nor beta"),
-    "beta missing": (lambda x, g, b, eps: _bn(x, g, b, eps, shift=False), "beta is missing"),
-    "gamma missing": (lambda x, g, b, eps: _bn(x, g, b, eps, scale=False), "gamma is missing"),
-    "per image": (lambda x, g, b, eps: _bn(x, g, b, eps, dims=(2, 3)), "per image"),
-    "over all channels": (lambda x, g, b, eps: _bn(x, g, b, eps, dims=(0, 1, 2, 3)), "all channels together"),
-    "over the batch only": (lambda x, g, b, eps: _bn(x, g, b, eps, dims=(0,)), "one value per channel"),
-    "in place": (_bn_in_place, "changed its input `x` in place"),
-    "None": (lambda x, g, b, eps: None, "returned None"),
-    "squeezed": (lambda x, g, b, eps: _bn(x, g, b, eps)[:, :, 0], r"shape \(8, 4, 5, 5\)"),
-    "NumPy array": (lambda x, g, b, eps: _bn(x, g, b, eps).numpy(), "not a ndarray"),
+    "gamma and beta swapped": (lambda *a: _bn_eval(*a, swap=True), "swapped"),
+    "neither gamma nor beta": (lambda *a: _bn_eval(*a, scale=False, shift=False), "Neither gamma nor beta"),
+    "beta missing": (lambda *a: _bn_eval(*a, shift=False), "beta is missing"),
+    "gamma missing": (lambda *a: _bn_eval(*a, scale=False), "gamma is missing"),
+    "mean not subtracted": (lambda *a: _bn_eval(*a, centre=False), "running mean is not subtracted"),
+    "running statistics swapped": (lambda x, m, v, g, b, eps: _bn_eval(x, v, m.abs(), g, b, eps), "own running_mean"),
+    "in place": (_bn_eval_in_place, "changed its input `x` in place"),
+    "None": (lambda *a: None, "returned None"),
+    "squeezed": (lambda *a: _bn_eval(*a)[:, :, 0], r"shape \(8, 4, 5, 5\)"),
+    "NumPy array": (lambda *a: _bn_eval(*a).numpy(), "not a ndarray"),
 }
 
-# --- Notebook 3: one training step ---------------------------------------------------------------------------
+# --- Notebook 3: one training step on the L1 loss ------------------------------------------------------------
 
 
 def _step(encoder, decoder, optimizer, clean, noise_factor, *, model_input="noisy", target="clean",
-          zero_grad=True, step=True, loss="mse", eval_mode=False, result=lambda loss: loss.item()):
+          zero_grad=True, step=True, loss="l1", eval_mode=False, result=lambda loss: loss.item()):
     if eval_mode:
         encoder.eval()
         decoder.eval()
@@ -139,7 +157,8 @@ def _step(encoder, decoder, optimizer, clean, noise_factor, *, model_input="nois
     output = decoder(encoder(noisy if model_input == "noisy" else clean))
     reference = clean if target == "clean" else noisy
     value = {"mse": nn.functional.mse_loss, "l1": nn.functional.l1_loss,
-             "sum": lambda a, b: nn.functional.mse_loss(a, b, reduction="sum")}[loss](output, reference)
+             "l1 sum": lambda a, b: nn.functional.l1_loss(a, b, reduction="sum"),
+             "smooth": nn.functional.smooth_l1_loss}[loss](output, reference)
     if zero_grad:
         optimizer.zero_grad()
     value.backward()
@@ -153,123 +172,171 @@ def _step_noising_in_place(encoder, decoder, optimizer, clean, noise_factor):
     return _step(encoder, decoder, optimizer, clean, 0.0)
 
 
-TRAIN_STEP = {
+TRAIN_STEP_L1 = {
     "the reference": (_step, RIGHT),
+    "abs().mean() by hand": (lambda e, d, o, c, f: _step(e, d, o, c, f, loss="l1"), RIGHT),
     "float(loss)": (lambda *a: _step(*a, result=lambda loss: float(loss.detach())), RIGHT),
     "float32 NumPy scalar": (lambda *a: _step(*a, result=lambda loss: np.float32(loss.item())), RIGHT),
     "zero_grad(set_to_none=True) first": (lambda e, d, o, c, f: (o.zero_grad(set_to_none=True),
                                                                  _step(e, d, o, c, f))[1], RIGHT),
+    "the course's train_epoch with L1": (lambda e, d, o, c, f: train_epoch(e, d, CPU, [(c, None)], nn.L1Loss(), o, f),
+                                         "training.train_epoch"),
+    "the course's training_step with L1": (lambda e, d, o, c, f: training_step(e, d, nn.L1Loss(), o, f, c).item(),
+                                           "training.training_step"),
+    "MSE (the notebook's step)": (lambda *a: _step(*a, loss="mse"), "squared error"),
+    "L1 summed": (lambda *a: _step(*a, loss="l1 sum"), "summed"),
     "target noisy": (lambda *a: _step(*a, target="noisy"), "noisy input"),
     "clean input": (lambda *a: _step(*a, model_input="clean"), "given the clean images"),
     "eval mode": (lambda *a: _step(*a, eval_mode=True), "evaluation mode"),
     "no zero_grad": (lambda *a: _step(*a, zero_grad=False), "old gradients cleared"),
     "no optimizer step": (lambda *a: _step(*a, step=False), "optimizer take its step"),
-    "L1 loss": (lambda *a: _step(*a, loss="l1"), "The loss differs"),
-    "summed squared error": (lambda *a: _step(*a, loss="sum"), "The loss differs"),
+    "smooth L1": (lambda *a: _step(*a, loss="smooth"), "The loss differs"),
     "tensor returned": (lambda *a: _step(*a, result=lambda loss: loss), "not a tensor"),
     "None": (lambda *a: _step(*a, result=lambda loss: None), "returned None"),
     "string": (lambda *a: _step(*a, result=lambda loss: f"{loss.item():.4f}"), "not a str"),
     "noise added in place": (_step_noising_in_place, "changed its input `clean` in place"),
 }
 
-# --- Notebook 4: decoding a 3 x 3 grid -----------------------------------------------------------------------
+# --- Notebook 4: sampling a fitted Gaussian and decoding the samples -----------------------------------------
 
 
-def _decoded(decoder, latent, device, *, mode="eval", grad=False):
+def _fitted(decoder, latent, n, device, generator, *, cov="full", centre=True, scale="chol", mode="eval",
+            grad=False, global_rng=False, dtype=torch.float32):
+    latent = latent.double()
+    mean = latent.mean(dim=0)
+    covariance = torch.cov(latent.T)
+    if cov == "diag":
+        covariance = torch.diag(torch.diagonal(covariance))
+    if cov == "identity":
+        mean, covariance = torch.zeros_like(mean), torch.eye(len(mean), dtype=torch.float64)
+    chol = torch.linalg.cholesky(covariance)
+    matrix = {"chol": chol.T, "cov": covariance, "wrong side": chol}[scale]
+    z = torch.randn(n, len(mean), dtype=torch.float64, generator=None if global_rng else generator)
+    codes = ((mean if centre else 0) + z @ matrix).to(dtype)
     decoder.eval() if mode == "eval" else decoder.train()
     with torch.set_grad_enabled(grad):
-        return decoder(latent.to(device)).cpu()
+        images = decoder(codes.float().to(device)).cpu()
+    return codes, images
 
 
-DECODE = {
-    "eval + no_grad": (_decoded, RIGHT),
-    "the course's decode": (decode, RIGHT),
-    "inference_mode": (lambda d, z, dev: (d.eval(), torch.inference_mode()(lambda: d(z).clone())())[1], RIGHT),
-    "float64 result": (lambda d, z, dev: _decoded(d, z, dev).double(), RIGHT),
-    "half result": (lambda d, z, dev: _decoded(d, z, dev).half(), RIGHT),
-    "training mode": (lambda d, z, dev: _decoded(d, z, dev, mode="train"), "training mode"),
-    "gradient kept": (lambda d, z, dev: _decoded(d, z, dev, grad=True), "gradient graph"),
-    "other codes": (lambda d, z, dev: _decoded(d, torch.randn(9, 4), dev), "Decode the codes you were given"),
-    "channel dropped": (lambda d, z, dev: _decoded(d, z, dev)[:, 0], r"shape \(9, 1, 28, 28\)"),
-    "None": (lambda d, z, dev: None, "returned None"),
-    "NumPy array": (lambda d, z, dev: _decoded(d, z, dev).numpy(), "not a ndarray"),
-    "codes changed in place": (lambda d, z, dev: _decoded(d, z.mul_(2), dev), "changed its input `latent` in place"),
+def _fitted_eigh(decoder, latent, n, device, generator):
+    values, vectors = torch.linalg.eigh(torch.cov(latent.double().T))
+    z = torch.randn(n, latent.shape[1], dtype=torch.float64, generator=generator)
+    codes = (latent.double().mean(dim=0) + (z * values.sqrt()) @ vectors.T).float()
+    return codes, decode(decoder, codes, device)
+
+
+def _fitted_in_place(decoder, latent, n, device, generator):
+    latent -= latent.mean(dim=0)
+    return _fitted(decoder, latent, n, device, generator)
+
+
+FITTED = {
+    "Cholesky": (_fitted, RIGHT),
+    "eigendecomposition, the course's decode": (_fitted_eigh, RIGHT),
+    "float64 codes": (lambda *a: _fitted(*a, dtype=torch.float64), RIGHT),
+    "the course's LatentGaussian": (lambda d, z, n, dev, g: (lambda s: (s, decode(d, s, dev)))(
+        LatentGaussian.fit(z).sample(n, generator=g)), "LatentGaussian"),
+    "N(0, I)": (lambda *a: _fitted(*a, cov="identity"), "N\\(0, I\\)"),
+    "variances only": (lambda *a: _fitted(*a, cov="diag"), "uncorrelated"),
+    "scaled by the covariance": (lambda *a: _fitted(*a, scale="cov"), "square of the fitted one"),
+    "Cholesky factor on the wrong side": (lambda *a: _fitted(*a, scale="wrong side"), "L\\^T L"),
+    "mean left out": (lambda *a: _fitted(*a, centre=False), "not centred"),
+    "global generator": (lambda *a: _fitted(*a, global_rng=True), "same generator gave different codes"),
+    "decoded in training mode": (lambda *a: _fitted(*a, mode="train"), "training mode"),
+    "gradient kept": (lambda *a: _fitted(*a, grad=True), "gradient graph"),
+    "images of other codes": (lambda d, z, n, dev, g: (_fitted(d, z, n, dev, g)[0], _fitted(
+        d, z, n, dev, torch.Generator().manual_seed(99))[1]), "Decode the codes you were given"),
+    "images only": (lambda *a: _fitted(*a)[1], r"as a pair \(codes, images\)"),
+    "None": (lambda *a: None, r"as a pair"),
+    "codes None": (lambda *a: (None, _fitted(*a)[1]), "returned None"),
+    "codes as NumPy": (lambda *a: (_fitted(*a)[0].numpy(), _fitted(*a)[1]), "not a ndarray"),
+    "codes changed in place": (_fitted_in_place, "changed its input `train_latent` in place"),
 }
 
-# --- Notebook 5: the mode mapping and its accuracy -----------------------------------------------------------
+# --- Notebook 5: the mode mapping from a cluster-by-digit count matrix --------------------------------------
 
 
-def _mode(clusters, labels, accuracy=lambda m, c, y: float(np.mean(m[c] == y))):
-    mapping = mode_mapping(clusters, labels)
-    return mapping, accuracy(mapping, clusters, labels)
+def _mode_counts(counts, accuracy=None):
+    mapping = counts.argmax(axis=1)
+    right = counts[np.arange(len(counts)), mapping].sum()
+    return mapping, (accuracy(right, counts) if accuracy else right / counts.sum())
 
 
-def _sorting_labels(clusters, labels):
-    labels.sort()
-    return _mode(clusters, labels)
+def _hungarian_of(counts):
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return rows, cols, counts[rows, cols].sum() / counts.sum()
 
 
-MODE_MAPPING = {
-    "the course's": (_mode, RIGHT),
-    "float32 accuracy": (lambda c, y: _mode(c, y, lambda m, c, y: np.float32(np.mean(m[c] == y))), RIGHT),
-    "0-d float32 tensor": (lambda c, y: _mode(c, y, lambda m, c, y: (torch.from_numpy(m[c]) == torch.from_numpy(y))
-                                              .float().mean()), RIGHT),
-    "bincount by hand": (lambda c, y: (np.array([np.bincount(y[c == k]).argmax() for k in range(10)]),
-                                       _mode(c, y)[1]), RIGHT),
-    "dict mapping": (lambda c, y: (dict(enumerate(mode_mapping(c, y).tolist())), _mode(c, y)[1]), RIGHT),
-    "list mapping": (lambda c, y: (mode_mapping(c, y).tolist(), _mode(c, y)[1]), RIGHT),
-    "int32 mapping": (lambda c, y: (mode_mapping(c, y).astype(np.int32), _mode(c, y)[1]), RIGHT),
-    "cluster numbers as digits": (lambda c, y: _mode(c, y, lambda m, c, y: float(np.mean(c == y))),
-                                  "compares cluster numbers"),
-    "one-to-one mapping": (lambda c, y: (hungarian_mapping(c, y), _mode(c, y)[1]), "claim the same digit"),
-    "least common label": (lambda c, y: (np.array([np.bincount(y[c == k], minlength=10).argmin()
-                                                   for k in range(10)]), 0.1), "wrong digit"),
-    "percentage": (lambda c, y: _mode(c, y, lambda m, c, y: 100 * float(np.mean(m[c] == y))), "percentage"),
-    "bare mapping": (lambda c, y: mode_mapping(c, y), r"as a pair \(mapping, accuracy\)"),
-    "None": (lambda c, y: None, "as a pair"),
-    "mapping None": (lambda c, y: (None, 0.5), "mapping is None"),
-    "accuracy None": (lambda c, y: (mode_mapping(c, y), None), "returned None"),
-    "accuracy of shape (1,)": (lambda c, y: _mode(c, y, lambda m, c, y: np.array([np.mean(m[c] == y)])),
-                               "one number"),
-    "dict missing a cluster": (lambda c, y: ({k: 0 for k in range(9)}, 0.5), "no entry for cluster 9"),
-    "nine clusters": (lambda c, y: (mode_mapping(c, y)[:9], _mode(c, y)[1]), "10 in all"),
-    "labels sorted in place": (_sorting_labels, "changed its input `labels` in place"),
+def _sorting_counts(counts):
+    counts.sort(axis=1)
+    return _mode_counts(counts)
+
+
+MODE_COUNTS = {
+    "argmax per row": (_mode_counts, RIGHT),
+    "float32 accuracy": (lambda c: _mode_counts(c, lambda r, c: np.float32(r / c.sum())), RIGHT),
+    "0-d torch tensor": (lambda c: _mode_counts(c, lambda r, c: torch.tensor(r / c.sum(), dtype=torch.float32)),
+                         RIGHT),
+    "loop over the rows": (lambda c: ([int(np.argmax(row)) for row in c], _mode_counts(c)[1]), RIGHT),
+    "dict mapping": (lambda c: (dict(enumerate(_mode_counts(c)[0].tolist())), _mode_counts(c)[1]), RIGHT),
+    "torch mapping": (lambda c: (torch.from_numpy(_mode_counts(c)[0]), _mode_counts(c)[1]), RIGHT),
+    "the course's mode_mapping on labels rebuilt from the counts": (lambda c: (lambda k, y: (
+        mode_mapping(k, y, n_clusters=len(c)), _mode_counts(c)[1]))(
+        np.repeat(np.arange(len(c)), c.sum(axis=1)), np.concatenate([np.repeat(np.arange(10), row) for row in c])),
+        "clustering.mode_mapping"),
+    "argmax per column": (lambda c: (c.argmax(axis=0), _mode_counts(c)[1]), "rows of counts are the clusters"),
+    "least common digit": (lambda c: (c.argmin(axis=1), 0.1), "wrong digit"),
+    "cluster numbers as digits": (lambda c: _mode_counts(c, lambda r, c: np.trace(c[:10]) / c.sum()),
+                                  "cluster number equals their digit"),
+    "mean of the clusters' accuracies": (lambda c: _mode_counts(c, lambda r, c: np.mean(c.max(axis=1)
+                                                                                        / c.sum(axis=1))),
+                                         "weighs a small cluster"),
+    "percentage": (lambda c: _mode_counts(c, lambda r, c: 100 * r / c.sum()), "percentage"),
+    "divided by the clusters": (lambda c: _mode_counts(c, lambda r, c: r / len(c) / 1000), "share of all images"),
+    "bare mapping": (lambda c: _mode_counts(c)[0], r"as a pair \(mapping, accuracy\)"),
+    "None": (lambda c: None, "as a pair"),
+    "mapping None": (lambda c: (None, 0.5), "mapping is None"),
+    "accuracy None": (lambda c: (_mode_counts(c)[0], None), "returned None"),
+    "accuracy of shape (1,)": (lambda c: _mode_counts(c, lambda r, c: np.array([r / c.sum()])), "one number"),
+    "dict missing a cluster": (lambda c: ({k: 0 for k in range(11)}, 0.5), "no entry for cluster 11"),
+    "ten clusters only": (lambda c: (_mode_counts(c)[0][:10], _mode_counts(c)[1]), "12 here"),
+    "counts sorted in place": (_sorting_counts, "changed its input `counts` in place"),
 }
 
-# --- Notebook 6: the one-to-one (Hungarian) accuracy ---------------------------------------------------------
+# --- Notebook 6: the one-to-one (Hungarian) accuracy from the count matrix ----------------------------------
 
 
-def _hungarian(clusters, labels):
-    counts = np.zeros((10, 10), dtype=np.int64)
-    np.add.at(counts, (labels, clusters), 1)
-    digits, chosen = linear_sum_assignment(counts, maximize=True)
-    return counts[digits, chosen].sum() / len(labels)
+def _hungarian_in_place(counts):
+    counts[counts < 0] = 0
+    counts *= 1
+    counts[0, 0] += 1
+    return _hungarian_of(counts)[2]
 
 
-def _best_cluster_per_digit(clusters, labels):
-    counts = np.zeros((10, 10), dtype=np.int64)
-    np.add.at(counts, (labels, clusters), 1)
-    return counts.max(axis=1).sum() / len(labels)
-
-
-def _hungarian_in_place(clusters, labels):
-    clusters[:] = hungarian_mapping(clusters, labels)[clusters]
-    return float(np.mean(clusters == labels))
-
-
-HUNGARIAN = {
-    "linear_sum_assignment": (_hungarian, RIGHT),
-    "the course's mapping": (lambda c, y: float(np.mean(hungarian_mapping(c, y)[c] == y)), RIGHT),
-    "float32": (lambda c, y: np.float32(_hungarian(c, y)), RIGHT),
-    "0-d tensor": (lambda c, y: torch.tensor(_hungarian(c, y), dtype=torch.float32), RIGHT),
-    "mode mapping instead": (lambda c, y: _mode(c, y)[1], "assignment problem"),
-    "best cluster per digit": (_best_cluster_per_digit, "one-to-one"),
-    "cluster numbers as digits": (lambda c, y: float(np.mean(c == y)), "Count how many images"),
-    "percentage": (lambda c, y: 100 * _hungarian(c, y), "percentage"),
-    "None": (lambda c, y: None, "returned None"),
-    "array of one": (lambda c, y: np.array([_hungarian(c, y)]), "one number"),
-    "string": (lambda c, y: f"{_hungarian(c, y):.3f}", "not a str"),
-    "clusters relabelled in place": (_hungarian_in_place, "changed its input `clusters` in place"),
+HUNGARIAN_COUNTS = {
+    "linear_sum_assignment": (lambda c: _hungarian_of(c)[2], RIGHT),
+    "on the transpose": (lambda c: _hungarian_of(c.T.copy())[2], RIGHT),
+    "minimising the negated counts": (lambda c: (lambda r, k: c[r, k].sum() / c.sum())(*linear_sum_assignment(-c)),
+                                      RIGHT),
+    "float32": (lambda c: np.float32(_hungarian_of(c)[2]), RIGHT),
+    "0-d tensor": (lambda c: torch.tensor(_hungarian_of(c)[2], dtype=torch.float32), RIGHT),
+    "the course's hungarian_mapping on rebuilt labels": (lambda c: (lambda k, y: float(np.mean(
+        hungarian_mapping(k, y, n_clusters=len(c))[k] == y)))(np.repeat(np.arange(len(c)), c.sum(axis=1)),
+                                                             np.concatenate([np.repeat(np.arange(10), row)
+                                                                             for row in c])),
+        "clustering.hungarian_mapping"),
+    "mode mapping instead": (lambda c: c.max(axis=1).sum() / c.sum(), "assignment problem"),
+    "best cluster per digit": (lambda c: c.max(axis=0).sum() / c.sum(), "one-to-one"),
+    "worst pairing": (lambda c: (lambda r, k: c[r, k].sum() / c.sum())(*linear_sum_assignment(c)), "fewest"),
+    "cluster k as digit k": (lambda c: np.trace(c) / c.sum(), "pairs cluster k with digit k"),
+    "percentage": (lambda c: 100 * _hungarian_of(c)[2], "percentage"),
+    "divided by the paired images": (lambda c: (lambda r, k: 1.0)(*linear_sum_assignment(c, maximize=True)),
+                                     "differs"),
+    "None": (lambda c: None, "returned None"),
+    "array of one": (lambda c: np.array([_hungarian_of(c)[2]]), "one number"),
+    "string": (lambda c: f"{_hungarian_of(c)[2]:.3f}", "not a str"),
+    "counts changed in place": (_hungarian_in_place, "changed its input `counts` in place"),
 }
 
 
@@ -280,12 +347,16 @@ def _decoder():
 
 TABLE = [
     *[(exercises.check_black_pixel_mse, name, answer, outcome, ()) for name, (answer, outcome) in BLACK_PIXEL.items()],
-    *[(exercises.check_add_noise, name, answer, outcome, ()) for name, (answer, outcome) in ADD_NOISE.items()],
-    *[(exercises.check_batch_norm, name, answer, outcome, ()) for name, (answer, outcome) in BATCH_NORM.items()],
-    *[(exercises.check_train_step, name, answer, outcome, ()) for name, (answer, outcome) in TRAIN_STEP.items()],
-    *[(exercises.check_decode_grid, name, answer, outcome, ("decoder",)) for name, (answer, outcome) in DECODE.items()],
-    *[(exercises.check_mode_mapping, name, answer, outcome, ()) for name, (answer, outcome) in MODE_MAPPING.items()],
-    *[(exercises.check_hungarian_accuracy, name, answer, outcome, ()) for name, (answer, outcome) in HUNGARIAN.items()],
+    *[(exercises.check_add_noise_map, name, answer, outcome, ()) for name, (answer, outcome) in ADD_NOISE_MAP.items()],
+    *[(exercises.check_batch_norm_eval, name, answer, outcome, ())
+      for name, (answer, outcome) in BATCH_NORM_EVAL.items()],
+    *[(exercises.check_train_step_l1, name, answer, outcome, ()) for name, (answer, outcome) in TRAIN_STEP_L1.items()],
+    *[(exercises.check_fitted_samples, name, answer, outcome, ("decoder",))
+      for name, (answer, outcome) in FITTED.items()],
+    *[(exercises.check_mode_mapping_counts, name, answer, outcome, ())
+      for name, (answer, outcome) in MODE_COUNTS.items()],
+    *[(exercises.check_hungarian_counts, name, answer, outcome, ())
+      for name, (answer, outcome) in HUNGARIAN_COUNTS.items()],
 ]
 
 
@@ -298,6 +369,10 @@ def test_each_answer_gets_the_verdict_it_deserves(check, answer, outcome, extra,
         check(answer, *args)
         assert capsys.readouterr().out.startswith("\u2713 Right")
         return
+    if isinstance(outcome, type):  # the answer's own error (calling a function wrongly) reaches the student
+        with pytest.raises(outcome):
+            check(answer, *args)
+        return
     with pytest.raises(exercises.NotYet, match=outcome) as caught:
         check(answer, *args)
     assert caught.value._render_traceback_()[0].startswith("\u2717 Not yet.")
@@ -305,15 +380,16 @@ def test_each_answer_gets_the_verdict_it_deserves(check, answer, outcome, extra,
 
 def test_the_table_is_long_and_every_check_has_right_and_wrong_answers():
     assert len(TABLE) >= 100
-    for table in (BLACK_PIXEL, ADD_NOISE, BATCH_NORM, TRAIN_STEP, DECODE, MODE_MAPPING, HUNGARIAN):
+    for table in (BLACK_PIXEL, ADD_NOISE_MAP, BATCH_NORM_EVAL, TRAIN_STEP_L1, FITTED, MODE_COUNTS, HUNGARIAN_COUNTS):
         outcomes = [outcome for _, outcome in table.values()]
         assert RIGHT in outcomes and sum(o is not RIGHT for o in outcomes) >= 5
 
 
 #: What a hint must never contain: the line that solves the exercise.
-SOLUTION_LINES = ["torch.randn(images.shape, generator=generator)", "bincount(", "argmax()",
-                  "linear_sum_assignment(", "maximize=True", "optimizer.zero_grad()", "loss.backward()",
-                  "mse_loss(denoised, clean)", "dims (0, 2, 3)", "dim=(0, 2, 3)", "torch.no_grad()"]
+SOLUTION_LINES = ["torch.randn(images.shape, generator=generator)", "noise_std * torch.randn", "bincount(",
+                  "argmax(", "linear_sum_assignment(", "maximize=True", "optimizer.zero_grad()", "loss.backward()",
+                  "l1_loss(denoised, clean)", "abs().mean()", "running_mean.view", "view(1, -1, 1, 1)",
+                  "torch.no_grad()", "linalg.cholesky", "torch.cov(", "z @ "]
 
 
 def test_no_hint_gives_the_solution_line_away():
@@ -327,26 +403,21 @@ def test_unfinished_answers_raise_not_implemented():
     def stub(*args):
         raise NotImplementedError
 
-    for check in (exercises.check_add_noise, exercises.check_batch_norm, exercises.check_black_pixel_mse,
-                  exercises.check_train_step, exercises.check_mode_mapping, exercises.check_hungarian_accuracy):
+    for check in (exercises.check_add_noise_map, exercises.check_batch_norm_eval, exercises.check_black_pixel_mse,
+                  exercises.check_train_step_l1, exercises.check_mode_mapping_counts, exercises.check_hungarian_counts):
         with pytest.raises(NotImplementedError):
             check(stub)
     with pytest.raises(NotImplementedError):
-        exercises.check_decode_grid(stub, Decoder(4), CPU)
+        exercises.check_fitted_samples(stub, Decoder(4), CPU)
 
 
-def test_decode_check_leaves_the_model_unchanged():
+def test_the_fitted_samples_check_leaves_the_model_unchanged():
     torch.manual_seed(0)
     decoder = Decoder(4).eval()
     before = {k: v.clone() for k, v in decoder.state_dict().items()}
 
-    def train_mode(decoder, latent, device):
-        decoder.train()
-        with torch.no_grad():
-            return decoder(latent.to(device)).cpu()
-
-    with pytest.raises(exercises.NotYet):
-        exercises.check_decode_grid(train_mode, decoder, CPU)
+    with pytest.raises(exercises.NotYet, match="training mode"):
+        exercises.check_fitted_samples(lambda *a: _fitted(*a, mode="train"), decoder, CPU)
     assert not decoder.training
     assert all(torch.equal(before[k], v) for k, v in decoder.state_dict().items())
 
@@ -358,9 +429,9 @@ def test_a_grade_cell_is_not_fooled_by_a_check_rebound_in_another_cell():
     from dae_utils import course
 
     namespace = {}
-    exec("import dae_utils.exercises\ndae_utils.exercises.check_add_noise = print\n"  # the student's cell
+    exec("import dae_utils.exercises\ndae_utils.exercises.check_add_noise_map = print\n"  # the student's cell
          "dae_utils.exercises.NotYet = type('NotYet', (Exception,), {})\n"
-         "def my_add_noise(images, noise_factor, generator=None):\n    return images\n", namespace)
+         "def my_add_noise_map(images, noise_std, generator=None):\n    return images\n", namespace)
     notebook = next(p for p in course.find_notebooks() if p.name.startswith("01_"))
     grade_cell = next(c.source for c in nbformat.read(notebook, as_version=4).cells
                       if c.metadata.get("nbgrader", {}).get("grade_id") == "nb01-add-noise-check")
@@ -371,4 +442,4 @@ def test_a_grade_cell_is_not_fooled_by_a_check_rebound_in_another_cell():
         import importlib
 
         importlib.reload(exercises)  # the real checks for the tests that follow
-    assert exercises.check_add_noise is not print
+    assert exercises.check_add_noise_map is not print

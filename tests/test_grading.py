@@ -37,18 +37,18 @@ def submission(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbfor
 
 
 RIGHT = {
-    "nb01-add-noise": "def my_add_noise(images, noise_factor, generator=None):\n"
+    "nb01-add-noise": "def my_add_noise_map(images, noise_std, generator=None):\n"
                       "    noise = torch.randn(images.shape, generator=generator)\n"
-                      "    return torch.clamp(images + noise_factor * noise, 0.0, 1.0)\n",
+                      "    return torch.clamp(images + noise_std * noise, 0.0, 1.0)\n",
     "nb01-black-pixel": "def black_pixel_mse(s):\n    return 0.5 * s * s\n",
     "nb01-open-2": "Half of a black pixel's noise is clamped away, so its squared error is s^2 / 2.",
 }
 #: Wrong answers that also try to pass by rebinding the checks from the unlocked cells.
 TAMPERED = {
     "nb01-add-noise": "import dae_utils.exercises\n"
-                      "dae_utils.exercises.check_add_noise = print\n"
-                      "def my_add_noise(images, noise_factor, generator=None):\n"
-                      "    return images + noise_factor * torch.randn(images.shape, generator=generator)\n",
+                      "dae_utils.exercises.check_add_noise_map = print\n"
+                      "def my_add_noise_map(images, noise_std, generator=None):\n"
+                      "    return images + noise_std * torch.randn(images.shape, generator=generator)\n",
     "nb01-black-pixel": "dae_utils.exercises.check_black_pixel_mse = lambda formula: None\n"
                         "def black_pixel_mse(s):\n    return s**2\n",
     "nb01-open-2": "The clamp does not matter.",
