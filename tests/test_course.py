@@ -93,23 +93,35 @@ def test_every_notebook_declares_plain_literal_parameters():
 def test_runner_runs_notebooks_and_summarises_recorded_values(tmp_path):
     """The README's command on a tiny parameter set: 1 epoch on the sample, quick k-means."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "dae_utils.course", "run", "--notebooks", "03", "05", "--output-dir", str(out),
+    cmd = [sys.executable, "-m", "dae_utils.course", "run", "--notebooks", "03", "04", "05", "--output-dir", str(out),
            "-p", "num_epochs", "1", "-p", "checkpoint_dir", str(tmp_path / "ckpt"),
            "-p", "kmeans_runs", "1", "-p", "n_init", "1"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["03_training.ipynb", "05_clustering.ipynb", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["03_training.ipynb", "04_generation.ipynb",
+                                                     "05_clustering.ipynb", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
     training = summary["03_training.ipynb"]
     assert 0 < training["final_test_loss"] < 0.3 and training["wall_time_s"] > 0
     assert training["test_mse_noisy"] > 0 and "psnr_gain_db" in training
+    # The digit judge's figures: its own accuracy bounds what any denoiser can keep.
+    assert 0.9 < training["classifier_test_accuracy"] <= 1
+    for kept in ("digits_kept_noisy", "digits_kept_median", "digits_kept_autoencoder"):
+        assert 0 < training[kept] <= training["classifier_test_accuracy"] + 0.01, kept
+    assert 0 < training["ssim_autoencoder"] < 1 and 0 < training["ssim_median"] < 1
+    generation = summary["04_generation.ipynb"]
+    for share in ("readable_share_standard_normal", "readable_share_fitted"):
+        assert 0 <= generation[share] <= 1, share
     assert 0.1 < summary["05_clustering.ipynb"]["accuracy_mode"] <= 1
-    assert "[1/2] 03_training.ipynb num_epochs=1" in done.stdout
+    assert "[1/3] 03_training.ipynb num_epochs=1" in done.stdout
     assert "Summary" in done.stdout and "accuracy_mode" in done.stdout
-    # Notebook 5 found notebook 3's 1-epoch checkpoint instead of training again.
-    assert len(list((tmp_path / "ckpt").glob("*.pt"))) == 1
-    executed = nbformat.read(out / "05_clustering.ipynb", as_version=4)
-    assert any("Loaded dae_d4" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    # Notebooks 4 and 5 found notebook 3's 1-epoch checkpoint and digit judge instead of training again.
+    assert sorted(p.name.split("_")[0] for p in (tmp_path / "ckpt").glob("*.pt")) == ["dae", "digit"]
+    for name in ("04_generation.ipynb", "05_clustering.ipynb"):
+        executed = nbformat.read(out / name, as_version=4)
+        assert any("Loaded dae_d4" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    executed = nbformat.read(out / "04_generation.ipynb", as_version=4)
+    assert any("Loaded digit_classifier" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
 
 
 def test_failing_notebook_stops_the_run_and_keeps_what_was_written(tmp_path, capsys):
