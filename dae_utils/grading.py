@@ -2,8 +2,9 @@
 
 ``python -m dae_utils.course nbgrader`` writes an ``nbgrader_config.py`` that puts
 ``SkipWhileGrading`` first among nbgrader's autograde preprocessors. It empties the
-code cells tagged ``skip-while-grading`` (notebook 6's clustering comparison and its
-moonshot, which train, embed and cluster 60,000 images) before the notebook runs,
+code cells tagged ``skip-while-grading`` (notebook 3's sweep over noise levels, which
+denoises and judges 80,000 images; notebook 6's clustering comparison and its moonshot,
+which train, embed and cluster 60,000 images) before the notebook runs,
 so a submission is graded in minutes. No grade cell depends on them: each check
 makes its own inputs. The notebooks say which sections are skipped.
 """

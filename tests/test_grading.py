@@ -146,14 +146,20 @@ def test_skip_while_grading_empties_tagged_code_cells_but_never_an_exercise():
     assert nb.cells[0].outputs == []
 
 
-def test_notebook_6_skips_only_its_heavy_sections_while_grading():
-    nb = nbformat.read(next(p for p in course.find_notebooks() if p.name.startswith("06_")), as_version=4)
+@pytest.mark.parametrize("prefix, heavy_sections", [
+    ("03_", {"## 3.7 Other noise levels"}),
+    ("06_", {"## 6.3 A better clustering of the same codes, then of wider ones",
+             "### The moonshot: 95 % from the course's encoder family"}),
+])
+def test_notebooks_3_and_6_skip_only_their_heavy_sections_while_grading(prefix, heavy_sections):
+    nb = nbformat.read(next(p for p in course.find_notebooks() if p.name.startswith(prefix)), as_version=4)
     tagged = [i for i, c in enumerate(nb.cells) if grading.SKIP_TAG in c.metadata.get("tags", [])]
     assert tagged and all(nb.cells[i].cell_type == "code" and "nbgrader" not in nb.cells[i].metadata for i in tagged)
     sections = [next(c.source.splitlines()[0] for c in reversed(nb.cells[: i + 1])
                      if c.cell_type == "markdown" and c.source.startswith("#")) for i in tagged]
-    assert set(sections) == {"## 6.3 A better clustering of the same codes, then of wider ones",
-                             "### The moonshot: 95 % from the course's encoder family"}
+    assert set(sections) == heavy_sections
+    # The notebook tells its readers which cells grading skips.
+    assert any("skip-while-grading" in c.source for c in nb.cells if c.cell_type == "markdown")
     # No cell that still runs reads a name that only the skipped cells define.
     def names(source: str, context: type) -> set[str]:
         tree = ast.parse(source)
