@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .data import MNISTData, make_loader
+from .noise import psnr
 from .runtime import seed_everything
 
 #: Optimisation steps of the classifier's training (batch 128): about 4 epochs of full MNIST.
@@ -241,8 +242,6 @@ def image_scores(classifier: nn.Module, images: torch.Tensor, clean: torch.Tenso
     classifier reads as the true ``labels``; ``ssim`` is the mean SSIM, over the first
     ``ssim_images`` images only when given (SSIM costs about 0.1 ms an image).
     """
-    from .noise import psnr
-
     if images.shape != clean.shape:
         raise ValueError(f"Each image is scored against its own clean original: shapes {tuple(images.shape)} and "
                          f"{tuple(clean.shape)} differ.")
