@@ -32,9 +32,9 @@ lab: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python -m dae_utils.course student --output-dir "$(or $(DIR),student)"
 
-# Notebook 3 trains the course's model (notebooks 4 and 5 load it) and notebook 6 its seven others.
+# Notebook 3 trains the course's model (notebooks 4 and 5 load it), notebook 6 its seven others, notebook 7 the VAE.
 checkpoints: $(STAMP)
-	$(BIN)/python -m dae_utils.course run --notebooks 03 06 -p checkpoint_dir "$(or $(DIR),checkpoints)" $(ARGS)
+	$(BIN)/python -m dae_utils.course run --notebooks 03 06 07 -p checkpoint_dir "$(or $(DIR),checkpoints)" $(ARGS)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py $(ARGS)

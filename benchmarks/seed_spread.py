@@ -23,6 +23,9 @@ Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
 - ``judge``: the digit judge's measures (notebooks 3, 4 and 6): digits kept and SSIM of the
   course model (seeds 0-2) against the noisy input and the median filter at noise 0.1-0.8,
   readable shares of decoded samples, and digits kept and SSIM across the latent sweep.
+- ``vae``: notebook 7's variational autoencoder against the course's model, seeds 0-2: readable
+  N(0, I) samples and their mix of digits, where they land, denoising MSE, k-means on the codes
+  (the means), at three weights beta of the KL term.
 - ``exercises``: the expected results the exercises quote (seed 0, the reference run).
 """
 
@@ -51,6 +54,7 @@ from dae_utils import (
     noise,
     runtime,
     training,
+    vae,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -369,12 +373,63 @@ def judge_runs(run: Runner, seeds: list[int], latent_dims: tuple[int, ...] = (2,
             "fixed": fixed, "rows": rows, "sweep": sweep_rows}
 
 
+#: The weights of the KL term notebook 7 compares; 1 is the ELBO and the notebook's default.
+VAE_BETAS = (0.25, 1.0, 4.0)
+VAE_EPOCHS = 30
+
+
+def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.Module) -> dict[str, Any]:
+    """What notebook 7 measures of a model, the course's or a VAE: as a denoiser, a generator and for k-means."""
+    train_latent, test_latent = run.codes(trained, run.mnist.train_images), run.codes(trained, run.test_clean)
+    standard = torch.randn(SAMPLES, train_latent.shape[1], generator=torch.Generator().manual_seed(EVAL_SEED))
+    report, _ = generation.sampler_report(train_latent, run.mnist.train_labels, test_latent, run.mnist.test_labels,
+                                          {"N(0, I)": standard})
+    runs = clustering.kmeans_restarts(train_latent.numpy(), random_states=range(10), n_init=10, progress=False)
+    kmeans = min(runs, key=lambda km: km.inertia_)
+    row = {**run.denoising(trained),
+           "generated": judge.generator_report(classifier, generation.decode(trained.decoder, standard, run.device),
+                                               run.mnist.test_labels),
+           "median_distance": report["N(0, I)"]["median_distance"],
+           "median_distance_real": report["real test codes"]["median_distance"],
+           "kmeans": clustering.cluster_scores(kmeans.labels_, run.train_labels)}
+    if isinstance(trained.encoder, vae.VariationalEncoder):
+        row["elbo"] = vae.elbo_report(trained.encoder, trained.decoder, run.test_clean, run.device, seed=EVAL_SEED)
+    return row
+
+
+def vae_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
+    """Notebook 7: the VAE at three betas against the course's model, by the same measures, over training seeds."""
+    classifier = judge.load_or_train_classifier(run.mnist, run.device, run.checkpoint_dir, progress=False)
+    rows = []
+    for seed in seeds:
+        start = time.perf_counter()
+        row: dict[str, Any] = {"seed": seed, "autoencoder": generative_row(run, run.train(seed=seed), classifier),
+                               "vae": {}}
+        for beta in VAE_BETAS:
+            config = vae.VAEConfig(num_epochs=VAE_EPOCHS, seed=seed, beta=beta)
+            trained = training.train_or_load(config, run.mnist, run.device, checkpoint_dir=run.checkpoint_dir,
+                                             progress=False)
+            row["vae"][f"{beta:g}"] = {"train_loss": trained.history["train_loss"][-1],
+                                       **generative_row(run, trained, classifier)}
+        rows.append(row)
+        print(f"seed {seed}: readable N(0, I): autoencoder "
+              f"{row['autoencoder']['generated']['readable_share']:.3f}, VAE " + ", ".join(
+                  f"beta {beta}: {values['generated']['readable_share']:.3f} (MSE {values['denoised_mse']:.4f}, "
+                  f"k-means {values['kmeans']['accuracy_mode']:.3f})" for beta, values in row["vae"].items())
+              + f" ({time.perf_counter() - start:.0f} s)", flush=True)
+    return {"settings": {"num_epochs": VAE_EPOCHS, "betas": list(VAE_BETAS), "noise_factor": NOISE_FACTOR,
+                         "latent_dim": 4, "lr": 1e-3, "batch_size": 256, "samples": SAMPLES,
+                         "readable_confidence": judge.READABLE_CONFIDENCE, "kmeans": "best inertia of 10 x n_init 10"},
+            "rows": rows}
+
+
 EXPERIMENTS: dict[str, tuple[Callable[[Runner, list[int]], dict[str, Any]], list[int]]] = {
     "course": (course, [0, 1, 2, 3, 4]),
     "batchnorm": (batchnorm_runs, [0, 1, 2, 3, 4]),
     "affine": (affine, [0, 1, 2]),
     "sweep": (sweep, [0, 1, 2]),
     "judge": (judge_runs, [0, 1, 2]),
+    "vae": (vae_runs, [0, 1, 2]),
     "exercises": (exercises, [0]),
 }
 

@@ -11,6 +11,7 @@ what is library code and what is the lesson. Each module does one job:
 - ``model``: the encoder, the decoder and a per-layer summary
 - ``batchnorm``: batch normalisation written out by hand
 - ``training``: the train and test functions, ``fit`` and resuming
+- ``vae``: the variational autoencoder of notebook 7, built from the same encoder and decoder
 - ``checkpoint``: self-describing checkpoints, written atomically
 - ``baselines``: the median filter and Gaussian blur the denoiser is measured against
 - ``generation``: latent statistics, sampling and interpolation

@@ -108,6 +108,12 @@ def _check_number(name: str, value: object, positive: bool = False) -> float:
     return value
 
 
+def _check_weight(name: str, value: object) -> float:
+    if _check_number(name, value) < 0:
+        raise ValueError(f"{name} must be 0 or more, got {value!r}.")
+    return value
+
+
 def _check_folder(name: str, value: object) -> object:
     if value is not None and not isinstance(value, (str, os.PathLike)):
         raise ValueError(f"{name} must be a folder (a string) or None, got {value!r}.")
@@ -147,10 +153,11 @@ PARAMETER_CHECKS = {
     "seed": lambda name, value: check_int(name, value, 0),
     "interpolation_steps": lambda name, value: check_int(name, value, 2),
     "max_latent_dim": lambda name, value: check_int(name, value, 2),
+    "beta": lambda name, value: _check_weight(name, value),
     **{
         name: lambda name, value: check_int(name, value, 1)
         for name in ("num_epochs", "latent_dim", "batch_size", "budget_epochs", "bn_steps", "kmeans_runs",
-                     "n_init", "sweep_epochs", "seeds_compared", "umap_points")
+                     "n_init", "sweep_epochs", "seeds_compared", "umap_points", "dae_epochs")
     },
 }
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -60,6 +61,34 @@ class TrainConfig:
         check_bool("batchnorm_affine", self.batchnorm_affine)
         check_bool("batchnorm", self.batchnorm)
 
+    #: The first word of a checkpoint's file name: which kind of model it holds.
+    kind: ClassVar[str] = "dae"
+
+    def name_parts(self) -> list[str]:
+        """Return the parts of a checkpoint's file name that say how the model was trained."""
+        return [
+            f"d{self.latent_dim}",
+            f"noise{self.noise_factor:g}",
+            f"ep{self.num_epochs}",
+            f"lr{self.lr:g}",
+            f"bs{self.batch_size}",
+            f"seed{self.seed}",
+            "" if self.batchnorm_affine else "noaffine",
+            "" if self.batchnorm else "nobn",
+        ]
+
+    def make_encoder(self) -> Encoder:
+        """Build the encoder these settings train (a variational one in ``vae.VAEConfig``)."""
+        return Encoder(self.latent_dim, self.batchnorm_affine, self.batchnorm)
+
+    def training_step(self) -> Step:
+        """Return the function that does one optimisation step for these settings."""
+        return training_step
+
+
+#: One optimisation step: (encoder, decoder, loss_fn, optimizer, noise_factor, clean) -> the batch's loss.
+Step = Callable[[nn.Module, nn.Module, nn.Module, torch.optim.Optimizer, float, torch.Tensor], torch.Tensor]
+
 
 def training_step(
     encoder: nn.Module,
@@ -89,8 +118,12 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     noise_factor: float = DEFAULT_NOISE_FACTOR,
     progress: tqdm | None = None,
+    step: Step = training_step,
 ) -> float:
     """Train for one epoch on noisy inputs and clean targets; return the mean loss per pixel.
+
+    ``step`` does each batch's optimisation step (``training_step`` by default; a
+    variational autoencoder passes its own, whose loss is per image, see ``vae.ELBOStep``).
 
     The loss is summed where the model runs and read once at the end: on a GPU,
     reading it at every batch (``loss.item()``) would make the CPU wait for the
@@ -102,7 +135,7 @@ def train_epoch(
     total_loss, num_images = loss_accumulator(device), 0
     for batch, (images, _) in enumerate(dataloader, start=1):  # the labels are not needed to denoise
         clean = images.to(device)
-        loss = training_step(encoder, decoder, loss_fn, optimizer, noise_factor, clean)
+        loss = step(encoder, decoder, loss_fn, optimizer, noise_factor, clean)
         total_loss += loss.to(total_loss.dtype) * len(clean)
         num_images += len(clean)
         if progress is not None:
@@ -156,6 +189,7 @@ def fit(
     on_epoch_end: Callable[[int, History], None] | None = None,
     progress: bool = True,
     train_eval_loader: DataLoader | None = None,
+    step: Step = training_step,
 ) -> History:
     """Train until ``num_epochs`` epochs are done and return the per-epoch losses.
 
@@ -171,6 +205,8 @@ def fit(
         train_eval_loader: training images to score like the test set after each
             epoch (eval mode, fixed noise), as ``history["train_eval_loss"]``: the
             training loss measured the way the test loss is.
+        step: one optimisation step (``training_step``, or a VAE's ``vae.ELBOStep``);
+            ``loss_fn`` always scores the test pass.
     """
     loss_fn = loss_fn if loss_fn is not None else nn.MSELoss()
     history = {"train_loss": [], "test_loss": []} if history is None else history
@@ -188,7 +224,8 @@ def fit(
         for epoch in range(start_epoch, num_epochs):
             bar.set_description(f"epoch {epoch + 1}/{num_epochs}")
             torch.manual_seed(seed + epoch)
-            train_loss = train_epoch(encoder, decoder, device, train_loader, loss_fn, optimizer, noise_factor, bar)
+            train_loss = train_epoch(encoder, decoder, device, train_loader, loss_fn, optimizer, noise_factor, bar,
+                                     step)
             test_loss = test_epoch(encoder, decoder, device, test_loader, loss_fn, noise_factor)
             history["train_loss"].append(train_loss)
             history["test_loss"].append(test_loss)
@@ -217,18 +254,8 @@ def shared_checkpoint(config: TrainConfig, data_key: str) -> Path | None:
 
 def checkpoint_path(folder: str | Path, config: TrainConfig, data_key: str) -> Path:
     """Return the checkpoint file for ``config`` on the data ``data_key``: one file per setting."""
-    parts = [
-        f"d{config.latent_dim}",
-        f"noise{config.noise_factor:g}",
-        f"ep{config.num_epochs}",
-        f"lr{config.lr:g}",
-        f"bs{config.batch_size}",
-        f"seed{config.seed}",
-        "" if config.batchnorm_affine else "noaffine",
-        "" if config.batchnorm else "nobn",
-        data_key,
-    ]
-    name = "dae_" + "_".join(p for p in parts if p)
+    parts = [*config.name_parts(), data_key]
+    name = f"{config.kind}_" + "_".join(p for p in parts if p)
     return Path(folder) / (re.sub(r"[^A-Za-z0-9_.-]", "-", name) + ".pt")
 
 
@@ -249,7 +276,7 @@ class TrainedModel:
 def build_models(config: TrainConfig, device: torch.device) -> tuple[Encoder, Decoder, torch.optim.Optimizer]:
     """Seed, build the encoder and decoder on ``device``, and one Adam optimizer over both."""
     seed_everything(config.seed)  # the initial weights depend on the seed alone
-    encoder = Encoder(config.latent_dim, config.batchnorm_affine, config.batchnorm).to(device)
+    encoder = config.make_encoder().to(device)
     decoder = Decoder(config.latent_dim, config.batchnorm_affine, config.batchnorm).to(device)
     params = [{"params": encoder.parameters()}, {"params": decoder.parameters()}]
     optimizer = torch.optim.Adam(params, lr=config.lr, fused=adam_fused(device))
@@ -322,7 +349,7 @@ def train_or_load(
             encoder, decoder, device,
             data.train_loader(config.batch_size, device=device), data.test_loader(config.batch_size, device=device),
             optimizer, config.num_epochs, config.noise_factor,
-            seed=config.seed, history=history, on_epoch_end=end_epoch, progress=progress,
+            seed=config.seed, history=history, on_epoch_end=end_epoch, progress=progress, step=config.training_step(),
             train_eval_loader=make_loader(
                 data.train_images[:TRAIN_EVAL_SIZE], data.train_labels[:TRAIN_EVAL_SIZE], config.batch_size,
                 device=device,

@@ -31,6 +31,8 @@ from .noise import DEFAULT_NOISE_FACTOR, add_noise, check_noise_factor, psnr
 SLIDER_STEP = 0.05
 #: The latent sliders reach this share of the codes' range beyond their smallest and largest value.
 SLIDER_MARGIN = 0.1
+#: With ``prior=True`` (a VAE) the sliders span N(0, 1)'s -3 to 3: 99.7 % of each dimension's prior mass.
+PRIOR_RANGE = 3.0
 #: Training codes drawn on the explorer's 2-D map.
 MAP_POINTS = 3000
 #: Resolution of the explorers' pictures, in pixels per inch of figure size.
@@ -161,6 +163,10 @@ class LatentExplorer:
     from the Gaussian fitted to the codes, and a slider walks the straight line
     between two digits' mean codes. A value outside a slider's range or not a
     number is never applied silently: the line under the sliders says so.
+
+    ``prior=True`` is for a variational autoencoder, whose codes are meant to
+    follow N(0, I): the sliders then span -3 to 3 from 0, and the button draws
+    from N(0, I).
     """
 
     def __init__(
@@ -171,17 +177,23 @@ class LatentExplorer:
         device: torch.device,
         images: torch.Tensor | None = None,
         seed: int = 0,
+        prior: bool = False,
     ):
         self.decoder = decoder
         self.device = device
         self.images = images
         self.labels = labels
+        self.prior = prior
         self.gaussian = LatentGaussian.fit(latent)
         self.means = class_means(latent, labels)
         self.generator = torch.Generator().manual_seed(seed)
-        low, high = latent.min(dim=0).values, latent.max(dim=0).values
-        margin = SLIDER_MARGIN * (high - low)
-        mean = latent.mean(dim=0)
+        if prior:  # a VAE's prior N(0, I): each slider spans +-3 standard deviations, from 0
+            low, high = torch.full((latent.shape[1],), -PRIOR_RANGE), torch.full((latent.shape[1],), PRIOR_RANGE)
+            margin, mean = torch.zeros(latent.shape[1]), torch.zeros(latent.shape[1])
+        else:
+            low, high = latent.min(dim=0).values, latent.max(dim=0).values
+            margin = SLIDER_MARGIN * (high - low)
+            mean = latent.mean(dim=0)
         self.sliders = [
             widgets.FloatSlider(
                 value=float(mean[i]), min=float(low[i] - margin[i]), max=float(high[i] + margin[i]),
@@ -232,7 +244,7 @@ class LatentExplorer:
         for slider in self.sliders:
             slider.observe(lambda change: self.update(), names="value")
         self.start.observe(lambda change: self._on_start(), names="value")
-        self.random.on_click(lambda button: self.set_code(self.gaussian.sample(1, self.generator)[0]))
+        self.random.on_click(lambda button: self.set_code(self.random_code()))
         for control in (self.walk, self.walk_from, self.walk_to):
             control.observe(lambda change: self._on_walk(), names="value")
         self.widget = widgets.HBox([
@@ -241,6 +253,12 @@ class LatentExplorer:
             self.image,
         ])
         self.update()
+
+    def random_code(self) -> torch.Tensor:
+        """Draw a code (d,): from N(0, I) with ``prior=True``, else from the Gaussian fitted to the codes."""
+        if self.prior:
+            return torch.randn(len(self.sliders), generator=self.generator)
+        return self.gaussian.sample(1, self.generator)[0]
 
     def _project(self, codes: torch.Tensor) -> np.ndarray:
         values = codes.double().numpy().reshape(len(codes), -1)

@@ -190,6 +190,20 @@ def test_latent_explorer_sliders_decode_live():
     assert torch.equal(same, explorer.decoded)
 
 
+def test_latent_explorer_over_the_prior_for_a_vae():
+    torch.manual_seed(0)
+    decoder = Decoder(3).eval()
+    latent = torch.randn(400, 3) * 0.2 + 5.0  # codes far from N(0, I): the sliders must not follow them
+    explorer = widgets.LatentExplorer(decoder, latent, torch.arange(400) % 10, CPU, seed=0, prior=True)
+    assert [(s.min, s.max, s.value) for s in explorer.sliders] == [(-3.0, 3.0, 0.0)] * 3
+    with torch.no_grad():
+        assert torch.allclose(explorer.decoded, decoder(torch.zeros(1, 3))[0])
+    draws = torch.stack([explorer.random_code() for _ in range(4000)])
+    assert draws.mean(0).abs().max() < 0.1 and (draws.std(0) - 1).abs().max() < 0.05  # N(0, I)
+    explorer.random.click()
+    assert explorer.code.abs().max() <= 3.0 and explorer.code.abs().sum() > 0
+
+
 def test_latent_explorer_digit_mean_and_random_button():
     torch.manual_seed(0)
     decoder = Decoder(2).eval()

@@ -40,6 +40,10 @@ from dae_utils.model import Decoder
 latent_explorer = widgets.LatentExplorer(Decoder(4).eval(), torch.randn(500, 4), labels.repeat(25), "cpu")
 latent_explorer
 """
+VAE_CELL = """
+vae_explorer = widgets.LatentExplorer(Decoder(4).eval(), torch.randn(500, 4), labels.repeat(25), "cpu", prior=True)
+vae_explorer
+"""
 
 
 def free_port() -> int:
@@ -50,8 +54,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def jupyterlab(tmp_path):
-    """Start JupyterLab on a free local port with a notebook holding both explorers."""
-    nb = new_notebook(cells=[new_code_cell(NOISE_CELL.strip()), new_code_cell(LATENT_CELL.strip())])
+    """Start JupyterLab on a free local port with a notebook holding the explorers (the latent one twice)."""
+    nb = new_notebook(cells=[new_code_cell(c.strip()) for c in (NOISE_CELL, LATENT_CELL, VAE_CELL)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "explorers.ipynb")
     port = free_port()
@@ -153,7 +157,7 @@ def test_explorers_update_live_in_jupyterlab(jupyterlab, tmp_path, record_proper
             page.click(".lm-Menu-item:has-text('Run All Cells')")
             try:
                 page.wait_for_function(
-                    "document.querySelectorAll('.widget-image').length === 2 && "
+                    "document.querySelectorAll('.widget-image').length === 3 && "
                     "[...document.querySelectorAll('.widget-image')].every(img => img.src.startsWith('blob:'))",
                     timeout=90_000,
                 )
@@ -162,7 +166,7 @@ def test_explorers_update_live_in_jupyterlab(jupyterlab, tmp_path, record_proper
                 page.screenshot(path=screenshot)
                 raise AssertionError(f"the explorers did not appear; screenshot: {screenshot}") from error
             images = page.query_selector_all(".widget-image")
-            noise_src, latent_src = images[0].get_attribute("src"), images[1].get_attribute("src")
+            noise_src, latent_src, vae_src = (image.get_attribute("src") for image in images)
 
             # Noise explorer: 40 steps of 0.01 take the noise factor from 0.30 to 0.70.
             noise_slider = page.query_selector_all(".widget-hslider")[0]
@@ -175,6 +179,13 @@ def test_explorers_update_live_in_jupyterlab(jupyterlab, tmp_path, record_proper
             assert "z0" in z0.inner_text()
             drag_slider(page, z0, 30)
             assert wait_for_new_picture(page, 1, latent_src) != latent_src
+
+            # The VAE's explorer (notebook 7): its sliders span N(0, I)'s -3 to 3 from 0; 10 steps of 0.05.
+            vae_z0 = [s for s in page.query_selector_all(".widget-hslider") if "z0" in s.inner_text()][1]
+            assert vae_z0.query_selector(".widget-readout").inner_text().strip() == "0.00"
+            drag_slider(page, vae_z0, 10)
+            assert wait_for_new_picture(page, 2, vae_src) != vae_src
+            assert vae_z0.query_selector(".widget-readout").inner_text().strip() == "0.50"
 
             # Latency from a key press to the new picture, for each explorer (reported, not asserted:
             # speed targets live in the benchmarks). z1, the fourth slider, still has room to move right.

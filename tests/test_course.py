@@ -32,10 +32,10 @@ def write_notebook(path: Path, sources: list[str], parameters: str = "value = 1"
 
 def test_find_notebooks_in_course_order_and_by_selection():
     names = [p.name for p in course.find_notebooks()]
-    assert names == sorted(names) and names[0].startswith("01_") and len(names) == 6
+    assert names == sorted(names) and names[0].startswith("01_") and len(names) == 7
     assert [p.name[:2] for p in course.find_notebooks(selection=["3", "01", "03"])] == ["01", "03"]
     with pytest.raises(course.CourseError, match="matches 0 notebooks; choose from"):
-        course.find_notebooks(selection=["07"])
+        course.find_notebooks(selection=["08"])
     with pytest.raises(course.CourseError, match="'²' matches 0 notebooks"):  # isdigit(), yet not a number
         course.find_notebooks(selection=["²"])
 
@@ -93,13 +93,14 @@ def test_every_notebook_declares_plain_literal_parameters():
 def test_runner_runs_notebooks_and_summarises_recorded_values(tmp_path):
     """The README's command on a tiny parameter set: 1 epoch on the sample, quick k-means."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "dae_utils.course", "run", "--notebooks", "03", "04", "05", "--output-dir", str(out),
-           "-p", "num_epochs", "1", "-p", "checkpoint_dir", str(tmp_path / "ckpt"),
-           "-p", "kmeans_runs", "1", "-p", "n_init", "1"]
+    cmd = [sys.executable, "-m", "dae_utils.course", "run", "--notebooks", "03", "04", "05", "07",
+           "--output-dir", str(out), "-p", "num_epochs", "1", "-p", "checkpoint_dir", str(tmp_path / "ckpt"),
+           "-p", "kmeans_runs", "1", "-p", "n_init", "1", "-p", "dae_epochs", "1"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(p.name for p in out.iterdir()) == ["03_training.ipynb", "04_generation.ipynb",
-                                                     "05_clustering.ipynb", "summary.json"]
+                                                     "05_clustering.ipynb", "07_variational_autoencoder.ipynb",
+                                                     "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
     training = summary["03_training.ipynb"]
     assert 0 < training["final_test_loss"] < 0.3 and training["wall_time_s"] > 0
@@ -113,11 +114,14 @@ def test_runner_runs_notebooks_and_summarises_recorded_values(tmp_path):
     for share in ("readable_share_standard_normal", "readable_share_fitted"):
         assert 0 <= generation[share] <= 1, share
     assert 0.1 < summary["05_clustering.ipynb"]["accuracy_mode"] <= 1
-    assert "[1/3] 03_training.ipynb num_epochs=1" in done.stdout
+    vae = summary["07_variational_autoencoder.ipynb"]
+    assert 0 <= vae["vae_readable_share_standard_normal"] <= 1
+    assert 0 < vae["vae_test_mse"] < 0.3 and 0.1 < vae["vae_kmeans_accuracy"] <= 1
+    assert "[1/4] 03_training.ipynb num_epochs=1" in done.stdout
     assert "Summary" in done.stdout and "accuracy_mode" in done.stdout
-    # Notebooks 4 and 5 found notebook 3's 1-epoch checkpoint and digit judge instead of training again.
-    assert sorted(p.name.split("_")[0] for p in (tmp_path / "ckpt").glob("*.pt")) == ["dae", "digit"]
-    for name in ("04_generation.ipynb", "05_clustering.ipynb"):
+    # Notebooks 4, 5 and 7 found notebook 3's 1-epoch checkpoint and digit judge instead of training again.
+    assert sorted(p.name.split("_")[0] for p in (tmp_path / "ckpt").glob("*.pt")) == ["dae", "digit", "vae"]
+    for name in ("04_generation.ipynb", "05_clustering.ipynb", "07_variational_autoencoder.ipynb"):
         executed = nbformat.read(out / name, as_version=4)
         assert any("Loaded dae_d4" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     executed = nbformat.read(out / "04_generation.ipynb", as_version=4)
@@ -544,7 +548,7 @@ def test_student_edition_fails_only_in_exercise_cells_with_not_implemented(tmp_p
     out = tmp_path / "student"
     course.make_student_edition(course.find_notebooks(), out)
     quick = {"num_epochs": 1, "budget_epochs": 1, "bn_steps": 5, "kmeans_runs": 1, "n_init": 1,
-             "sweep_epochs": 1, "seeds_compared": 1, "max_latent_dim": 4, "umap_points": 500,
+             "sweep_epochs": 1, "seeds_compared": 1, "max_latent_dim": 4, "umap_points": 500, "dae_epochs": 1,
              "checkpoint_dir": str(tmp_path / "ckpt")}
     for path in sorted(out.glob("*.ipynb")):
         nb = load_notebook_node(str(path))  # papermill's reader: gives every cell the tags it expects

@@ -14,7 +14,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from dae_utils import exercises
+from dae_utils import exercises, vae
 from dae_utils.batchnorm import batch_norm_2d
 from dae_utils.clustering import hungarian_mapping, mode_mapping
 from dae_utils.generation import LatentGaussian, decode
@@ -341,6 +341,87 @@ HUNGARIAN_COUNTS = {
 }
 
 
+# --- Notebook 7: the reparameterisation step and the KL term ---------------------------------------------------
+
+
+def _draws(mean, generator):
+    return torch.randn(mean.shape, generator=generator)
+
+
+def _reparam(mean, logvar, g, *, std=None):
+    std = torch.exp(0.5 * logvar) if std is None else std(logvar)
+    return mean + std * _draws(mean, g)
+
+
+def _reparam_in_place(mean, logvar, g):
+    return mean.add_(torch.exp(0.5 * logvar) * _draws(mean, g))
+
+
+REPARAM = {
+    "exp(0.5 logvar)": (_reparam, RIGHT),
+    "sqrt(exp(logvar))": (lambda m, lv, g: m + lv.exp().sqrt() * _draws(m, g), RIGHT),
+    "eps first, then scale and shift": (lambda m, lv, g: _draws(m, g).mul(lv.div(2).exp()).add(m), RIGHT),
+    "float64": (lambda m, lv, g: _reparam(m.double(), lv.double(), g), RIGHT),
+    "missing 1/2": (lambda m, lv, g: _reparam(m, lv, g, std=torch.exp), "exp\\(logvar\\) squared"),
+    "logvar as variance": (lambda m, lv, g: _reparam(m, lv, g, std=torch.sqrt), "NaN"),
+    "logvar as std": (lambda m, lv, g: _reparam(m, lv, g, std=lambda v: v), "log-variance squared"),
+    "not scaled": (lambda m, lv, g: m + _draws(m, g), "not scaled by the standard deviation"),
+    "no mean": (lambda m, lv, g: (0.5 * lv).exp() * _draws(m, g), "shift the scaled draws"),
+    "the mean alone": (lambda m, lv, g: m.clone(), "not random"),
+    "global generator": (lambda m, lv, g: m + (0.5 * lv).exp() * torch.randn_like(m), "same generator"),
+    "torch.normal": (lambda m, lv, g: torch.normal(m.detach(), (0.5 * lv.detach()).exp(), generator=g),
+                     "No gradient can flow"),
+    "detached": (lambda m, lv, g: _reparam(m, lv, g).detach(), "No gradient can flow"),
+    "gradient to the mean only": (lambda m, lv, g: m + (0.5 * lv.detach()).exp() * _draws(m, g), "only one"),
+    "the course's own": (lambda m, lv, g: vae.reparameterize(m, lv, g), "calls `vae.reparameterize`"),
+    "changes mean in place": (_reparam_in_place, "changed its input"),
+    "None": (lambda m, lv, g: None, "returned None"),
+    "numpy": (lambda m, lv, g: _reparam(m, lv, g).detach().numpy(), "not a ndarray"),
+    "wrong shape": (lambda m, lv, g: _reparam(m, lv, g).T, "shape"),
+}
+
+
+def _kl(mean, logvar, *, half=0.5, reduce_batch="mean", reduce_dim="sum", var=None):
+    var = logvar.exp() if var is None else var(logvar)
+    per = half * (var + mean**2 - 1 - logvar)
+    per = per.sum(dim=1) if reduce_dim == "sum" else per.mean(dim=1)
+    return per.mean() if reduce_batch == "mean" else per.sum()
+
+
+def _kl_in_place(mean, logvar):
+    mean.pow_(2)
+    return (0.5 * (logvar.exp() + mean - 1 - logvar)).sum(1).mean()
+
+
+KL = {
+    "closed form": (_kl, RIGHT),
+    "-0.5 (1 + logvar - mean^2 - exp(logvar))": (
+        lambda m, lv: (-0.5 * (1 + lv - m.pow(2) - lv.exp()).sum(dim=1)).mean(), RIGHT),
+    "float (.item())": (lambda m, lv: _kl(m, lv).item(), RIGHT),
+    "float64": (lambda m, lv: _kl(m.double(), lv.double()), RIGHT),
+    "numpy scalar": (lambda m, lv: np.float32(_kl(m, lv).item()), RIGHT),
+    "missing 1/2": (lambda m, lv: _kl(m, lv, half=1.0), "twice the right one"),
+    "1/4": (lambda m, lv: _kl(m, lv, half=0.25), "half the right one"),
+    "summed over the batch": (lambda m, lv: _kl(m, lv, reduce_batch="sum"), "summed over the batch"),
+    "averaged over dimensions": (lambda m, lv: _kl(m, lv, reduce_dim="mean"), "averaged over the code"),
+    "wrong sign": (lambda m, lv: -_kl(m, lv), "wrong sign"),
+    "logvar as variance": (lambda m, lv: (0.5 * (lv + m**2 - 1 - lv.log())).sum(1).mean(), "already the logarithm"),
+    "variance terms cancel": (lambda m, lv: _kl(m, lv, var=lambda v: v), "cancel"),
+    "std for variance": (lambda m, lv: _kl(m, lv, var=lambda v: (0.5 * v).exp()), "standard deviation"),
+    "one per image": (lambda m, lv: 0.5 * (lv.exp() + m**2 - 1 - lv).sum(1), "one value per image"),
+    "one per dimension": (lambda m, lv: 0.5 * (lv.exp() + m**2 - 1 - lv).mean(0), "one value per code dimension"),
+    "torch.distributions": (lambda m, lv: torch.distributions.kl_divergence(
+        torch.distributions.Normal(m, (0.5 * lv).exp()), torch.distributions.Normal(0.0, 1.0)).sum(1).mean(),
+        "calls `torch.distributions"),
+    "the course's own": (lambda m, lv: vae.kl_to_standard_normal(m, lv).mean(), "calls `vae.kl_to_standard_normal`"),
+    "changes mean in place": (_kl_in_place, "changed its input `mean`"),
+    "None": (lambda m, lv: None, "returned None"),
+    "NaN": (lambda m, lv: float("nan"), "Your KL is NaN"),
+    "infinite": (lambda m, lv: float("inf"), "not a finite number"),
+    "something else": (lambda m, lv: _kl(m, lv) + 1, "it should be"),
+}
+
+
 def _decoder():
     torch.manual_seed(0)
     return Decoder(4)
@@ -358,6 +439,8 @@ TABLE = [
       for name, (answer, outcome) in MODE_COUNTS.items()],
     *[(exercises.check_hungarian_counts, name, answer, outcome, ())
       for name, (answer, outcome) in HUNGARIAN_COUNTS.items()],
+    *[(exercises.check_reparameterize, name, answer, outcome, ()) for name, (answer, outcome) in REPARAM.items()],
+    *[(exercises.check_kl, name, answer, outcome, ()) for name, (answer, outcome) in KL.items()],
 ]
 
 
@@ -381,7 +464,8 @@ def test_each_answer_gets_the_verdict_it_deserves(check, answer, outcome, extra,
 
 def test_the_table_is_long_and_every_check_has_right_and_wrong_answers():
     assert len(TABLE) >= 100
-    for table in (BLACK_PIXEL, ADD_NOISE_MAP, BATCH_NORM_EVAL, TRAIN_STEP_L1, FITTED, MODE_COUNTS, HUNGARIAN_COUNTS):
+    for table in (BLACK_PIXEL, ADD_NOISE_MAP, BATCH_NORM_EVAL, TRAIN_STEP_L1, FITTED, MODE_COUNTS, HUNGARIAN_COUNTS,
+                  REPARAM, KL):
         outcomes = [outcome for _, outcome in table.values()]
         assert RIGHT in outcomes and sum(o is not RIGHT for o in outcomes) >= 5
 
@@ -390,7 +474,8 @@ def test_the_table_is_long_and_every_check_has_right_and_wrong_answers():
 SOLUTION_LINES = ["torch.randn(images.shape, generator=generator)", "noise_std * torch.randn", "bincount(",
                   "argmax(", "linear_sum_assignment(", "maximize=True", "optimizer.zero_grad()", "loss.backward()",
                   "l1_loss(denoised, clean)", "abs().mean()", "running_mean.view", "view(1, -1, 1, 1)",
-                  "torch.no_grad()", "linalg.cholesky", "torch.cov(", "z @ "]
+                  "torch.no_grad()", "linalg.cholesky", "torch.cov(", "z @ ", "exp(0.5 * logvar)",
+                  "0.5 * (logvar.exp()", "1 + logvar - mean"]
 
 
 def test_no_hint_gives_the_solution_line_away():
@@ -405,7 +490,8 @@ def test_unfinished_answers_raise_not_implemented():
         raise NotImplementedError
 
     for check in (exercises.check_add_noise_map, exercises.check_batch_norm_eval, exercises.check_black_pixel_mse,
-                  exercises.check_train_step_l1, exercises.check_mode_mapping_counts, exercises.check_hungarian_counts):
+                  exercises.check_train_step_l1, exercises.check_mode_mapping_counts, exercises.check_hungarian_counts,
+                  exercises.check_reparameterize, exercises.check_kl):
         with pytest.raises(NotImplementedError):
             check(stub)
     with pytest.raises(NotImplementedError):

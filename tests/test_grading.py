@@ -77,7 +77,7 @@ def test_the_course_folder_holds_one_assignment_per_notebook_and_a_documented_co
                 assert cell.metadata["nbgrader"]["solution"] and cell.metadata["nbgrader"]["points"] == 1
                 answers[cell.metadata["nbgrader"]["grade_id"]] = cell.source
     assert sorted(answers) == ["nb01-open-2", "nb02-open-3", "nb02-open-5", "nb03-open-4", "nb04-open-3",
-                               "nb04-open-4", "nb05-open-3", "nb05-open-4"]
+                               "nb04-open-4", "nb05-open-3", "nb05-open-4", "nb07-open-4"]
     assert all("### BEGIN SOLUTION\n\n### END SOLUTION" in text for text in answers.values())
     # A used folder and a missing checkpoint folder are refused before anything is written.
     assert course.main(["nbgrader", "--course-dir", str(course_dir)]) == 1
@@ -176,8 +176,8 @@ def test_notebooks_3_and_6_skip_only_their_heavy_sections_while_grading(prefix, 
     assert only_skipped and not only_skipped & still_read, only_skipped & still_read
 
 
-def test_make_checkpoints_trains_the_models_of_notebooks_3_and_6_into_the_folder_given():
+def test_make_checkpoints_trains_the_models_of_notebooks_3_6_and_7_into_the_folder_given():
     printed = subprocess.run(["make", "-n", "checkpoints", "DIR=/srv/dae ckpt"], cwd=course.NOTEBOOK_DIR.parent,
                              capture_output=True, text=True, check=True).stdout
-    assert ('.venv/bin/python -m dae_utils.course run --notebooks 03 06 -p checkpoint_dir "/srv/dae ckpt"'
+    assert ('.venv/bin/python -m dae_utils.course run --notebooks 03 06 07 -p checkpoint_dir "/srv/dae ckpt"'
             in printed)
