@@ -25,7 +25,8 @@ Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
   readable shares of decoded samples, and digits kept and SSIM across the latent sweep.
 - ``vae``: notebook 7's variational autoencoder against the course's model, seeds 0-2: readable
   N(0, I) samples and their mix of digits, where they land, denoising MSE, k-means on the codes
-  (the means), at three weights beta of the KL term.
+  (the means), at three weights beta of the KL term; and, to say why samples fall short, how
+  readable each model's reconstructions are and the VAE's decoded posterior samples.
 - ``exercises``: the expected results the exercises quote (seed 0, the reference run).
 """
 
@@ -392,8 +393,18 @@ def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.M
            "median_distance": report["N(0, I)"]["median_distance"],
            "median_distance_real": report["real test codes"]["median_distance"],
            "kmeans": clustering.cluster_scores(kmeans.labels_, run.train_labels)}
+    # The ceiling for any sampler: how readable the model's own reconstructions of clean test images are.
+    row["reconstructed"] = judge.generator_report(
+        classifier, training.denoise(trained.encoder, trained.decoder, run.test_clean, run.device),
+        run.mnist.test_labels)
     if isinstance(trained.encoder, vae.VariationalEncoder):
         row["elbo"] = vae.elbo_report(trained.encoder, trained.decoder, run.test_clean, run.device, seed=EVAL_SEED)
+        # Codes drawn from the test images' own Gaussians (the aggregate posterior), decoded: what the
+        # decoder was trained on, against N(0, I), which it was only pulled toward.
+        mean, logvar = vae.posterior(trained.encoder, run.test_clean, run.device)
+        drawn = vae.reparameterize(mean, logvar, torch.Generator().manual_seed(EVAL_SEED))
+        row["posterior_sampled"] = judge.generator_report(
+            classifier, generation.decode(trained.decoder, drawn, run.device), run.mnist.test_labels)
     return row
 
 
