@@ -147,11 +147,13 @@ def test_skip_while_grading_empties_tagged_code_cells_but_never_an_exercise():
 
 
 @pytest.mark.parametrize("prefix, heavy_sections", [
+    ("02_", {"## 2.5 Training mode and evaluation mode", "## 2.8 Why does batch norm help? A measurement"}),
     ("03_", {"## 3.7 Other noise levels"}),
+    ("05_", {"## 5.5 Is this good? Baselines"}),
     ("06_", {"## 6.3 A better clustering of the same codes, then of wider ones",
              "### The moonshot: 95 % from the course's encoder family"}),
 ])
-def test_notebooks_3_and_6_skip_only_their_heavy_sections_while_grading(prefix, heavy_sections):
+def test_heavy_sections_and_only_they_are_skipped_while_grading(prefix, heavy_sections):
     nb = nbformat.read(next(p for p in course.find_notebooks() if p.name.startswith(prefix)), as_version=4)
     tagged = [i for i, c in enumerate(nb.cells) if grading.SKIP_TAG in c.metadata.get("tags", [])]
     assert tagged and all(nb.cells[i].cell_type == "code" and "nbgrader" not in nb.cells[i].metadata for i in tagged)
