@@ -2,6 +2,7 @@
 
     python benchmarks/seed_spread.py all --data-dir ../shared/data/mnist
     python benchmarks/seed_spread.py course batchnorm --data-dir ../shared/data/mnist
+    python benchmarks/seed_spread.py sweep --add-seeds 3 4 --data-dir ../shared/data/mnist
 
 One run is never *the* result: training and k-means start from random draws, and
 a CPU run repeats exactly only on the same machine and library build. Where a
@@ -445,6 +446,30 @@ EXPERIMENTS: dict[str, tuple[Callable[[Runner, list[int]], dict[str, Any]], list
 }
 
 
+#: The lists of one entry per seed (and setting) that a results file can hold.
+PER_SEED = ("rows", "sweep")
+
+
+def add_seeds(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """Return the results file ``earlier`` with the seeds of ``later`` added: their rows, and who made them.
+
+    The settings and the fixed figures (no seed: the noisy input, the median filter)
+    must agree, or the seeds were not run the same way and are refused. The file keeps
+    its first provenance; each addition records its own under ``added``.
+    """
+    for key in ("settings", "fixed"):
+        if earlier.get(key) != later.get(key):
+            raise SystemExit(f"the new seeds' {key} differ from those in {earlier['experiment']}.json, so they "
+                             "were not run the same way; make the whole file again with --seeds instead.")
+    merged = dict(earlier)
+    merged["seeds"] = [*earlier["seeds"], *later["seeds"]]
+    for key in PER_SEED:
+        if key in earlier:
+            merged[key] = [*earlier[key], *later[key]]
+    merged["added"] = [*earlier.get("added", []), {"seeds": later["seeds"], "provenance": later["provenance"]}]
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("experiments", nargs="+", choices=[*EXPERIMENTS, "all"])
@@ -453,7 +478,11 @@ def main() -> None:
     parser.add_argument("--checkpoint-dir", type=Path, default=ROOT / "checkpoints")
     parser.add_argument("--output-dir", type=Path, default=evidence.RESULTS_DIR,
                         help="where the results files go (default: benchmarks/results)")
+    parser.add_argument("--add-seeds", type=int, nargs="+", metavar="SEED",
+                        help="run only these seeds and add their rows to the results file already there")
     args = parser.parse_args()
+    if args.add_seeds and args.seeds:
+        parser.error("give either --seeds (a new file) or --add-seeds (more seeds for the file there), not both")
     names = list(EXPERIMENTS) if "all" in args.experiments else list(dict.fromkeys(args.experiments))
     run = Runner(args.data_dir, args.checkpoint_dir)
     # The code that runs is the code loaded now: record the commit and its state before the hour of work,
@@ -461,11 +490,17 @@ def main() -> None:
     made = evidence.provenance(evidence.command_line(), run.data_line)
     for name in names:
         function, default_seeds = EXPERIMENTS[name]
-        seeds = args.seeds or default_seeds
+        seeds = args.add_seeds or args.seeds or default_seeds
+        earlier = evidence.load_results(name, args.output_dir) if args.add_seeds else None
+        if earlier is not None and set(seeds) & set(earlier["seeds"]):
+            raise SystemExit(f"{name}.json already has seeds {sorted(set(seeds) & set(earlier['seeds']))}; "
+                             "--add-seeds takes new seeds only.")
         start = time.perf_counter()
         print(f"== {name}, seeds {seeds}", flush=True)
         results = function(run, seeds)
         payload = {"experiment": name, "seeds": seeds, "provenance": made, **rounded(results)}
+        if earlier is not None:
+            payload = add_seeds(earlier, payload)
         path = evidence.write_results(name, payload, args.output_dir)
         print(f"== {name} done in {time.perf_counter() - start:.0f} s -> {path}", flush=True)
 

@@ -1,4 +1,4 @@
-"""Reference results over several seeds: the files ``benchmarks/`` writes, and the course's rule for differences.
+"""Reference results over several seeds: the files ``benchmarks/`` writes, and how the course compares runs.
 
 One training run is never *the* result. Where a notebook draws a conclusion
 from a comparison that is too slow to repeat over seeds in the notebook itself,
@@ -6,13 +6,27 @@ from a comparison that is too slow to repeat over seeds in the notebook itself,
 file into ``benchmarks/results/``; the notebook trains one seed live and shows
 the file beside it. Each file says which command, machine and commit made it.
 
-The course's rule (notebook 5): a difference counts only when it is larger
-than the spread between seeds. ``differs`` is that rule, written once.
+How the course turns runs into a verdict (notebook 5, section 5.4, teaches it):
+
+- ``compare(a, b)``: runs paired by seed (same initial weights, batch order and
+  noise in both arms), so the per-seed differences, their mean and a 95 %
+  confidence interval from Student's t (``scipy.stats.ttest_rel``);
+- ``compare(a, 0.0192)``: runs against a fixed number (a filter, a published
+  figure), a one-sample interval (``scipy.stats.ttest_1samp``);
+- ``compare(a, b, paired=False)``: runs that cannot be paired, Welch's interval
+  (``scipy.stats.ttest_ind(equal_var=False)``), and the words say so;
+- ``prediction_interval(values)``: where one *new* run is expected to land, to
+  judge a student's own run against the reference seeds.
+
+A difference is established when its interval excludes 0. When it does not, the
+data only fail to decide, and the words say what they still allow; "equivalent"
+is said only when the whole interval lies inside a margin the caller names.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import platform
 import subprocess
 import sys
@@ -22,13 +36,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from scipy import stats
+
 #: Where the committed results files live, next to the scripts that write them.
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+#: The confidence of every interval the course quotes.
+CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
 class Spread:
-    """The mean and the range of one figure over seeds."""
+    """The mean and the range of one figure over seeds: a description, not a test."""
 
     values: tuple[float, ...]
 
@@ -46,7 +65,7 @@ class Spread:
 
     @property
     def width(self) -> float:
-        """The range, highest minus lowest: the spread the course's rule compares a difference with."""
+        """The range, highest minus lowest."""
         return self.high - self.low
 
     def __format__(self, spec: str) -> str:
@@ -65,35 +84,196 @@ def spread(values: Sequence[float]) -> Spread:
 Values = float | Sequence[float]
 
 
-def _as_spread(values: Values) -> tuple[Spread, bool]:
-    """Return the spread of ``values`` and whether it is a fixed number (no seed, so no spread)."""
-    if isinstance(values, (int, float)):
-        return spread([values]), True
-    return spread(values), False
+@dataclass(frozen=True)
+class Comparison:
+    """How ``a`` differs from ``b`` over seeds: the mean difference ``a - b`` and its confidence interval.
 
-
-def differs(a: Values, b: Values) -> bool:
-    """Apply the course's rule: True when the means of ``a`` and ``b`` differ by more than the spread between seeds.
-
-    ``a`` and ``b`` hold one value per seed; a plain number stands for something
-    with no randomness (a fixed filter, a published figure). The spread is the larger
-    range (highest minus lowest) of the two. One seed alone has no spread to judge
-    by, so a comparison with it decides nothing: the answer is False.
+    ``kind`` is ``"paired"`` (per-seed differences), ``"one-sample"`` (runs against a
+    fixed number), ``"Welch"`` (unpaired runs) or ``"exact"`` (two fixed numbers).
+    ``lower_in`` and ``higher_in`` count the seeds where ``a`` is below or above ``b``
+    (paired or one-sample; None for Welch, where runs have no partner).
     """
-    (sa, fixed_a), (sb, fixed_b) = _as_spread(a), _as_spread(b)
-    if (len(sa.values) < 2 and not fixed_a) or (len(sb.values) < 2 and not fixed_b):
-        return False
-    return abs(sa.mean - sb.mean) > max(sa.width, sb.width)  # two fixed numbers: any gap counts
+
+    kind: str
+    n: int
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    lower_in: int | None
+    higher_in: int | None
+    confidence: float = CONFIDENCE
+    margin: float | None = None
+
+    @property
+    def established(self) -> bool:
+        """True when the interval excludes 0: the data say which of the two is lower."""
+        return self.low > 0 or self.high < 0
+
+    @property
+    def equivalent(self) -> bool:
+        """True when a margin was named and the whole interval lies inside it."""
+        return self.margin is not None and -self.margin < self.low and self.high < self.margin
+
+    @property
+    def direction(self) -> str:
+        """``"lower"`` or ``"higher"`` (``a`` against ``b``) when established, else ``"not established"``."""
+        if not self.established:
+            return "not established"
+        return "lower" if self.difference < 0 else "higher"
+
+    def words(self, fmt: str = ".4f") -> str:
+        """Say the verdict in the course's words, each number written with ``fmt`` (``".4f"``, ``".1%"``)."""
+        level = f"{self.confidence:.0%}".replace("%", " %")
+        how = {"paired": f"paired over {self.n} seeds", "one-sample": f"{self.n} seeds against a fixed number",
+               "Welch": f"unpaired (Welch) over {self.n} runs", "exact": "two fixed numbers"}[self.kind]
+        if self.lower_in is not None and self.higher_in is not None:
+            higher = self.difference > 0
+            count, word = (self.higher_in, "higher") if higher else (self.lower_in, "lower")
+            how = f"{word} in {count} of {self.n} seeds, {how}"
+        if self.kind == "exact":
+            size = format(abs(self.difference), fmt)
+            return f"{self.direction} by {size} ({how})" if self.established else f"equal ({how})"
+        if self.established:
+            sign = -1 if self.difference < 0 else 1  # the interval of the gap's size, both ends positive
+            ends = sorted((sign * self.low, sign * self.high))
+            return (f"{self.direction} by {format(abs(self.difference), fmt)} ({level} CI "
+                    f"{format(ends[0], fmt)} to {format(ends[1], fmt)}; {how})")
+        low, high = format(self.low, "+" + fmt), format(self.high, "+" + fmt)
+        if self.equivalent:
+            return (f"not established, and equivalent within {format(self.margin, fmt)}: the difference lies "
+                    f"between {low} and {high} ({level} CI; {how})")
+        return f"not established: the data allow a difference from {low} to {high} ({level} CI; {how})"
+
+    def __format__(self, spec: str) -> str:
+        return self.words(spec or ".4f")
 
 
-def verdict(a: Values, b: Values, fmt: str = ".4f") -> str:
-    """Say in words whether ``a`` and ``b`` differ by the course's rule, with the gap and the spread."""
-    (sa, _), (sb, _) = _as_spread(a), _as_spread(b)
-    gap, width = abs(sa.mean - sb.mean), max(sa.width, sb.width)
-    real = differs(a, b)
-    return (f"gap {format(gap, fmt)}, spread between seeds {format(width, fmt)}: "
-            + ("larger than the spread, a real difference" if real
-               else "not larger than the spread, no difference by the course's rule"))
+def _values(values: Values, name: str) -> np.ndarray | None:
+    """Return ``values`` as a float array, or None for a fixed number; refuse NaN and fewer than two seeds."""
+    if isinstance(values, (int, float, np.floating, np.integer)):
+        if not math.isfinite(float(values)):
+            raise ValueError(f"{name} is {values}: a fixed number to compare with must be finite.")
+        return None
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1 or len(array) < 2:
+        raise ValueError(f"{name} holds {array.size} value(s) in shape {array.shape}: an interval needs one value "
+                         "per seed and at least two seeds. Run more seeds (benchmarks/seed_spread.py --seeds).")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds a NaN or an infinity ({array.tolist()}): a run failed; rerun that seed.")
+    return array
+
+
+def compare(a: Values, b: Values, *, paired: bool = True, confidence: float = CONFIDENCE,
+            margin: float | None = None) -> Comparison:
+    """Compare ``a`` with ``b`` over seeds: the mean of ``a - b`` and its confidence interval.
+
+    Args:
+        a, b: one value per seed each, or a plain number for something with no
+            randomness (a fixed filter, a published figure).
+        paired: True (the default) when ``a[i]`` and ``b[i]`` come from the same seed,
+            so their difference cancels what the seed shares; False for runs that cannot
+            be paired (Welch's interval).
+        confidence: of the interval, 0.95 unless there is a reason.
+        margin: a difference the text calls negligible; when the whole interval lies
+            within it, the words say "equivalent within" it.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence {confidence} must lie between 0 and 1, e.g. 0.95.")
+    if margin is not None and not margin > 0:
+        raise ValueError(f"margin {margin} must be a positive difference, in the units of a and b.")
+    x, y = _values(a, "a"), _values(b, "b")
+    if x is None and y is None:
+        gap = float(a) - float(b)
+        return Comparison("exact", 1, gap, gap, gap, 0.0 if gap else 1.0, None, None, confidence, margin)
+    if x is None:  # a number against runs: the same test with the sign turned round
+        flipped = compare(b, a, confidence=confidence, margin=margin)
+        return Comparison(flipped.kind, flipped.n, -flipped.difference, -flipped.high, -flipped.low,
+                          flipped.p_value, flipped.higher_in, flipped.lower_in, confidence, margin)
+    if y is None:
+        differences, kind = x - float(b), "one-sample"
+    elif paired:
+        if len(x) != len(y):
+            raise ValueError(f"paired runs need one value per seed in each arm; a has {len(x)}, b has {len(y)}. "
+                             "Pass the same seeds, or paired=False for runs that cannot be paired.")
+        differences, kind = x - y, "paired"
+    else:
+        result = stats.ttest_ind(x, y, equal_var=False)
+        interval = result.confidence_interval(confidence)
+        return Comparison("Welch", len(x) + len(y), float(x.mean() - y.mean()), float(interval.low),
+                          float(interval.high), float(result.pvalue), None, None, confidence, margin)
+    mean = float(differences.mean())
+    lower, higher = int(np.sum(differences < 0)), int(np.sum(differences > 0))
+    if np.ptp(differences) <= 1e-12 * max(1.0, abs(mean)):  # the same difference in every seed: a point
+        return Comparison(kind, len(x), mean, mean, mean, 0.0 if mean else 1.0, lower, higher, confidence, margin)
+    # ttest_rel(x, y) is ttest_1samp(x - y, 0); the second form gives the difference's interval in both cases
+    result = stats.ttest_1samp(differences, 0.0)
+    interval = result.confidence_interval(confidence)
+    return Comparison(kind, len(x), mean, float(interval.low), float(interval.high), float(result.pvalue),
+                      lower, higher, confidence, margin)
+
+
+def prediction_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Return where one more run is expected to land: mean +- t * s * sqrt(1 + 1/n) over the seeds ``values``.
+
+    Unlike the range of the seeds (which a new run leaves with probability 2/(n+1))
+    or the confidence interval of the mean (which shrinks to a point as seeds are
+    added), this interval holds a new run with the stated probability, for runs
+    that vary like a normal distribution.
+    """
+    x = _values(values, "values")
+    assert x is not None  # _values returns None only for a plain number, which is refused above
+    n, s = len(x), float(x.std(ddof=1))
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * s * math.sqrt(1 + 1 / n)
+    return float(x.mean()) - half, float(x.mean()) + half
+
+
+def range_rule(a: Values, b: Values) -> bool:
+    """Apply the rule the course used before: True when the means differ by more than the larger range.
+
+    Kept to show in notebook 5 why it fails (its power falls as seeds are added);
+    no verdict of the course rests on it.
+    """
+    x = np.atleast_1d(np.asarray(a, dtype=float))
+    y = np.atleast_1d(np.asarray(b, dtype=float))
+    return bool(abs(x.mean() - y.mean()) > max(np.ptp(x), np.ptp(y)))
+
+
+@dataclass(frozen=True)
+class RuleRates:
+    """How often each rule declares a difference, over simulated experiments, for one number of seeds."""
+
+    seeds: int
+    range_rule: float
+    paired_interval: float
+
+
+def simulate_rules(seed_counts: Sequence[int], effect: float, *, seed_sd: float = 1.0, trials: int = 4000,
+                   confidence: float = CONFIDENCE, generator: np.random.Generator | None = None
+                   ) -> list[RuleRates]:
+    """Simulate paired experiments and return how often each rule finds a difference, per number of seeds.
+
+    Each trial draws ``n`` seeds. A seed moves both arms alike (normal, sd ``seed_sd``),
+    each run adds its own noise, scaled so that the per-seed difference has sd 1, and
+    arm ``a`` is lower by ``effect`` (in those units). With ``effect=0`` the rates are
+    false positives; otherwise they are the power to detect the effect.
+    """
+    if trials < 1 or any(n < 2 for n in seed_counts):
+        raise ValueError(f"need trials >= 1 and at least 2 seeds per experiment; got trials={trials}, "
+                         f"seed counts {list(seed_counts)}.")
+    rng = generator if generator is not None else np.random.default_rng(0)
+    own = 1 / math.sqrt(2)  # each arm's own noise, so that a - b has sd 1
+    rates = []
+    for n in seed_counts:
+        shared = rng.normal(0.0, seed_sd, (trials, n))
+        a = shared + rng.normal(0.0, own, (trials, n)) - effect
+        b = shared + rng.normal(0.0, own, (trials, n))
+        gap = np.abs(a.mean(axis=1) - b.mean(axis=1))
+        by_range = gap > np.maximum(np.ptp(a, axis=1), np.ptp(b, axis=1))
+        interval = stats.ttest_rel(a, b, axis=1).confidence_interval(confidence)
+        by_interval = (interval.low > 0) | (interval.high < 0)
+        rates.append(RuleRates(n, float(by_range.mean()), float(by_interval.mean())))
+    return rates
 
 
 def provenance(command: str, data: str) -> dict[str, Any]:
@@ -148,8 +328,13 @@ def describe(results: dict[str, Any]) -> str:
     made = results["provenance"]
     seeds = results.get("seeds")
     runs = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; " if seeds else ""
-    return (f"Reference: {runs}{made['data']}; made by `{made['command']}` on {made['machine']}, "
+    line = (f"Reference: {runs}{made['data']}; made by `{made['command']}` on {made['machine']}, "
             f"torch {made['torch']}, commit {made['commit']}, {made['date']}.")
+    for addition in results.get("added", []):  # seeds run later with --add-seeds, each with its own provenance
+        later = addition["provenance"]
+        line += (f" Seeds {', '.join(map(str, addition['seeds']))} added by `{later['command']}` on "
+                 f"{later['machine']}, torch {later['torch']}, commit {later['commit']}, {later['date']}.")
+    return line
 
 
 def command_line() -> str:
