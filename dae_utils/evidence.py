@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -274,6 +275,58 @@ def simulate_rules(seed_counts: Sequence[int], effect: float, *, seed_sd: float 
         by_interval = (interval.low > 0) | (interval.high < 0)
         rates.append(RuleRates(n, float(by_range.mean()), float(by_interval.mean())))
     return rates
+
+
+#: A verdict as the course writes it, printed or in prose: "lower by 0.0061 (95 % CI 0.0027 to 0.0095" or
+#: "not established: the data allow a difference from -0.0089 to +0.0020". Numbers may carry a % sign.
+_NUMBER = r"[-+\u2212]?\d+(?:\.\d+)?(?:\s?%)?"
+VERDICT = re.compile(
+    rf"\b(?P<direction>lower|higher) by (?P<size>{_NUMBER}) \(95 % CI (?P<low>{_NUMBER}) to (?P<high>{_NUMBER})"
+    rf"|\b(?P<undecided>not established)(?:, and equivalent within {_NUMBER})?: the data allow a difference "
+    rf"from (?P<from>{_NUMBER}) to (?P<to>{_NUMBER})"
+)
+
+
+@dataclass(frozen=True)
+class StatedVerdict:
+    """A verdict found in text: its direction and its interval's ends, as written."""
+
+    direction: str
+    low: str
+    high: str
+
+    def matches(self, other: StatedVerdict) -> bool:
+        """True when ``other`` says the same, its numbers rounded to the precision written here."""
+        return self.direction == other.direction and all(
+            _agrees(mine, theirs) for mine, theirs in ((self.low, other.low), (self.high, other.high)))
+
+
+def _value(text: str) -> tuple[float, float]:
+    """Return a written number's value and half a unit of its last digit (a percentage as a fraction)."""
+    text = text.replace("\u2212", "-").replace(" ", "")
+    percent = text.endswith("%")
+    digits = text.rstrip("%")
+    decimals = len(digits.split(".")[1]) if "." in digits else 0
+    scale = 0.01 if percent else 1.0
+    return float(digits) * scale, 0.5 * 10.0 ** -decimals * scale
+
+
+def _agrees(written: str, printed: str) -> bool:
+    """True when ``printed`` rounds to ``written`` (``written`` may be the coarser of the two)."""
+    value, half = _value(written)
+    other, _ = _value(printed)
+    return abs(value - other) <= half * (1 + 1e-9)
+
+
+def stated_verdicts(text: str) -> list[StatedVerdict]:
+    """Return every verdict written in ``text`` in the course's words (see ``VERDICT``)."""
+    found = []
+    for match in VERDICT.finditer(text):
+        if match["undecided"]:
+            found.append(StatedVerdict("not established", match["from"], match["to"]))
+        else:
+            found.append(StatedVerdict(match["direction"], match["low"], match["high"]))
+    return found
 
 
 def provenance(command: str, data: str) -> dict[str, Any]:

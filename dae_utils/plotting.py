@@ -279,3 +279,29 @@ def image_grids(grids: dict[str, torch.Tensor], nrow: int = 3, size: float = 4.0
     for ax, (title, images) in zip(axes[0], grids.items(), strict=True):
         show_images(images, nrow=nrow, title=title, ax=ax)
     return fig
+
+
+def paired_runs(runs: dict[str, Sequence[float]], ylabel: str, seeds: Sequence[int] | None = None,
+                ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Plot two arms' values over seeds, one line per seed joining its two runs (a slope chart).
+
+    ``runs`` maps the two arms' names to one value per seed, in the same seed order.
+    Lines that slope the same way show a paired difference, whatever the seeds'
+    own levels. ``seeds`` names the seeds in the legend (default 0, 1, ...).
+    """
+    if len(runs) != 2 or len({len(v) for v in runs.values()}) != 1:
+        raise ValueError(f"paired_runs needs two arms with one value per seed each; got "
+                         f"{ {name: len(v) for name, v in runs.items()} }.")
+    fig, ax = _axes(ax, (3.6, 3.5))
+    (first, a), (second, b) = runs.items()
+    seeds = list(range(len(a))) if seeds is None else list(seeds)
+    for seed, y0, y1 in zip(seeds, a, b, strict=True):
+        ax.plot([0, 1], [y0, y1], marker="o", markersize=4, linewidth=1.1, label=f"seed {seed}")
+    ax.set_xticks([0, 1], [first, second])
+    ax.set_xlim(-0.3, 1.3)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    if title:
+        ax.set_title(title)
+    return fig

@@ -1,5 +1,6 @@
-"""The results files over seeds, the course's rule for differences, and the helpers of the seed experiments."""
+"""The results files over seeds, how the course compares runs, and the helpers of the seed experiments."""
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -8,12 +9,24 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from torch import nn
 
 from dae_utils import batchnorm, clustering, data, evidence, generation, noise, plotting, training
 from dae_utils.training import StepLog
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_seed_spread():
+    """Import benchmarks/seed_spread.py, a script rather than a module of the package."""
+    spec = importlib.util.spec_from_file_location("seed_spread", ROOT / "benchmarks" / "seed_spread.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+seed_spread = load_seed_spread()
 
 
 def test_spread_mean_range_and_format():
@@ -27,26 +40,122 @@ def test_spread_mean_range_and_format():
         evidence.spread([])
 
 
-@pytest.mark.parametrize("a, b, real", [
-    ([0.026, 0.027, 0.026], [0.019, 0.019, 0.019], True),  # gap 0.0073, spread 0.001
-    ([0.70, 0.75, 0.72], [0.71, 0.73, 0.76], False),  # gap 0.01, spread 0.05
-    ([0.70, 0.75], 0.50, True),  # against a fixed number: only a's spread counts
-    ([0.70, 0.75], 0.73, False),
-    ([0.70], [0.50], False),  # one seed each: no spread, so nothing is decided
-    ([0.70], 0.50, False),
-    (0.5, 0.6, True),  # two fixed numbers: any gap counts
+def test_paired_comparison_is_scipys_paired_t_interval():
+    a = [0.0525, 0.0500, 0.0510, 0.0490, 0.0480]
+    b = [0.0590, 0.0550, 0.0580, 0.0520, 0.0540]
+    found = evidence.compare(a, b)
+    reference = stats.ttest_rel(a, b)
+    interval = reference.confidence_interval(0.95)
+    assert found.kind == "paired" and found.n == 5
+    assert found.difference == pytest.approx(np.mean(np.subtract(a, b)))
+    assert (found.low, found.high) == pytest.approx((interval.low, interval.high))
+    assert found.p_value == pytest.approx(reference.pvalue)
+    # by hand: differences -0.0065 -0.005 -0.007 -0.003 -0.006, mean -0.0055, sd 0.0015811, t(4) 2.7764
+    half = 2.776445 * 0.0015811388 / 5**0.5
+    assert (found.low, found.high) == pytest.approx((-0.0055 - half, -0.0055 + half), abs=1e-7)
+    assert found.established and found.direction == "lower" and (found.lower_in, found.higher_in) == (5, 0)
+    assert format(found, ".4f") == "lower by 0.0055 (95 % CI 0.0035 to 0.0075; lower in 5 of 5 seeds, paired over 5 seeds)"
+
+
+def test_pairing_finds_what_the_seeds_hide():
+    """A seed effect shared by both arms swamps the unpaired comparison; the paired one cancels it."""
+    seed_effect = np.array([0.0, 0.01, -0.01, 0.02, -0.02])
+    a, b = 0.05 + seed_effect, 0.052 + seed_effect + np.array([0.0002, -0.0002, 0.0001, -0.0001, 0.0])
+    assert evidence.compare(a, b).established
+    unpaired = evidence.compare(a, b, paired=False)
+    assert unpaired.kind == "Welch" and not unpaired.established and unpaired.lower_in is None
+    welch = stats.ttest_ind(a, b, equal_var=False).confidence_interval()
+    assert (unpaired.low, unpaired.high) == pytest.approx((welch.low, welch.high))
+    assert "unpaired (Welch) over 10 runs" in format(unpaired, ".4f")
+
+
+def test_against_a_fixed_number_is_a_one_sample_interval_of_the_difference():
+    runs = [0.0264, 0.0266, 0.0265, 0.0264, 0.0266]
+    found = evidence.compare(runs, 0.0192)
+    interval = stats.ttest_1samp(runs, 0.0192).confidence_interval()  # scipy's interval is of the mean
+    assert found.kind == "one-sample"
+    assert (found.low, found.high) == pytest.approx((interval.low - 0.0192, interval.high - 0.0192))
+    assert found.direction == "higher" and found.higher_in == 5
+    turned = evidence.compare(0.0192, runs)  # the same question the other way round
+    assert (turned.low, turned.high) == pytest.approx((-found.high, -found.low))
+    assert turned.direction == "lower" and turned.lower_in == 5
+    assert format(turned, ".4f").startswith("lower by 0.0073 (95 % CI 0.0072 to 0.0074; lower in 5 of 5 seeds")
+
+
+def test_an_undecided_comparison_says_what_the_data_allow_and_never_a_tie():
+    found = evidence.compare([0.70, 0.75, 0.72, 0.74, 0.71], [0.71, 0.73, 0.76, 0.72, 0.73])
+    assert not found.established and found.direction == "not established"
+    words = format(found, ".1%")
+    assert words.startswith(f"not established: the data allow a difference from {found.low:+.1%} to {found.high:+.1%}")
+    assert found.low < 0 < found.high
+    for tie in ("tie", "no difference", "equal"):
+        assert tie not in words
+    same = evidence.compare([0.700, 0.701, 0.702, 0.700, 0.701], [0.7005, 0.7, 0.7015, 0.7005, 0.701], margin=0.01)
+    assert same.equivalent and "equivalent within 0.010" in format(same, ".3f")
+    assert not evidence.compare([0.70, 0.75, 0.72, 0.74, 0.71], [0.71, 0.73, 0.76, 0.72, 0.73],
+                                margin=0.01).equivalent  # the interval reaches past the margin
+
+
+def test_two_fixed_numbers_and_a_constant_difference_need_no_t():
+    assert format(evidence.compare(0.5, 0.6), ".2f") == "lower by 0.10 (two fixed numbers)"
+    assert format(evidence.compare(0.5, 0.5), ".2f") == "equal (two fixed numbers)"
+    constant = evidence.compare([0.5, 0.6, 0.7], [0.4, 0.5, 0.6])  # the same gap in every seed
+    assert (constant.low, constant.high) == pytest.approx((0.1, 0.1)) and constant.direction == "higher"
+
+
+@pytest.mark.parametrize("a, b, message", [
+    ([0.5], [0.4], "at least two seeds"),
+    ([0.5, 0.6, 0.7], [0.4, 0.5], "a has 3, b has 2"),
+    ([0.5, float("nan")], [0.4, 0.5], "NaN"),
+    ([0.5, 0.6], float("inf"), "finite"),
 ])
-def test_differs_is_the_course_rule(a, b, real):
-    assert evidence.differs(a, b) is real
-    assert evidence.differs(b, a) is real
-    words = evidence.verdict(a, b)
-    assert ("a real difference" in words) is real
-    assert "spread between seeds" in words
+def test_bad_input_says_what_was_wrong(a, b, message):
+    with pytest.raises(ValueError, match=message):
+        evidence.compare(a, b)
 
 
-def test_verdict_gives_the_gap_and_the_spread():
-    words = evidence.verdict([0.2, 0.3], [0.5, 0.5], ".2f")
-    assert words.startswith("gap 0.25, spread between seeds 0.10: larger")
+def test_prediction_interval_by_hand_and_its_coverage():
+    low, high = evidence.prediction_interval([0.70, 0.72, 0.74])
+    half = 4.302653 * 0.02 * (1 + 1 / 3) ** 0.5  # t(2) at 97.5 %, sd 0.02
+    assert (low, high) == pytest.approx((0.72 - half, 0.72 + half), abs=1e-6)
+    # a new draw lands inside 95 % of the time, for any number of earlier seeds (the range: only (n-1)/(n+1))
+    rng = np.random.default_rng(1)
+    for n in (3, 5):
+        earlier, new = rng.normal(size=(4000, n)), rng.normal(size=4000)
+        inside = [lo <= x <= hi for (lo, hi), x in zip(map(evidence.prediction_interval, earlier), new, strict=True)]
+        in_range = (earlier.min(axis=1) <= new) & (new <= earlier.max(axis=1))
+        assert 0.935 < np.mean(inside) < 0.965
+        assert np.mean(in_range) == pytest.approx((n - 1) / (n + 1), abs=0.025)
+
+
+def test_the_paired_interval_keeps_its_false_positive_rate_and_gains_power_with_seeds():
+    """The rule itself: 5 % false positives at n = 5 over 4,000 trials; detection grows with n, the range rule's falls."""
+    null = evidence.simulate_rules([5], effect=0.0, trials=4000, generator=np.random.default_rng(7))[0]
+    assert 0.03 <= null.paired_interval <= 0.07
+    rates = evidence.simulate_rules([3, 5, 10], effect=1.4, trials=4000, generator=np.random.default_rng(8))
+    paired = [r.paired_interval for r in rates]
+    by_range = [r.range_rule for r in rates]
+    assert paired[0] < paired[1] < paired[2] and paired[2] > 0.9
+    assert by_range[0] > by_range[1] >= by_range[2] and by_range[2] < 0.01
+
+
+def test_the_range_rule_as_it_was():
+    assert evidence.range_rule([0.026, 0.027, 0.026], [0.019, 0.019, 0.019])
+    assert not evidence.range_rule([0.70, 0.75, 0.72], [0.71, 0.73, 0.76])
+
+
+def test_added_seeds_keep_their_own_provenance():
+    payload = {"experiment": "demo", "seeds": [0, 1, 2], "rows": [{"seed": s} for s in range(3)],
+               "provenance": evidence.provenance("python benchmarks/seed_spread.py demo", "full MNIST"),
+               "settings": {"x": 1}}
+    later = {**payload, "seeds": [3, 4], "rows": [{"seed": 3}, {"seed": 4}],
+             "provenance": {**payload["provenance"], "command": "python benchmarks/seed_spread.py demo --add-seeds 3 4"}}
+    merged = seed_spread.add_seeds(payload, later)
+    assert merged["seeds"] == [0, 1, 2, 3, 4] and [r["seed"] for r in merged["rows"]] == [0, 1, 2, 3, 4]
+    assert merged["provenance"] == payload["provenance"]
+    assert "Seeds 3, 4 added by `python benchmarks/seed_spread.py demo --add-seeds 3 4`" in evidence.describe(merged)
+    with pytest.raises(SystemExit, match="settings differ"):
+        seed_spread.add_seeds(payload, {**later, "settings": {"x": 2}})
 
 
 def test_results_files_are_written_atomically_and_read_back(tmp_path):

@@ -1,0 +1,102 @@
+"""Every verdict the text states is one a cell prints, and no verdict is stated in the old rule's words.
+
+A verdict is written in the course's words (``evidence.VERDICT``): "lower by 0.0061
+(95 % CI 0.0027 to 0.0095" or "not established: the data allow a difference from
+-0.0142 to +0.0020". Each one in a notebook's prose must agree, in direction and in
+both ends of its interval (at the precision written), with one that a code cell of the
+same notebook printed with ``evidence.compare``; each one in the README, with one that
+some notebook printed. Words that read "not established" as "equal" are refused.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dae_utils import evidence
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+#: Words of the range rule, or words that call an undecided comparison a tie. Only section 5.2 names the rule,
+#: to show why it fails; elsewhere these words may not appear.
+FORBIDDEN = re.compile(r"course's rule|\ba tie\b|no difference|equally well|real difference|than the spread",
+                       re.IGNORECASE)
+
+
+def printed_text(notebook: nbformat.NotebookNode) -> str:
+    """Return everything the notebook's code cells printed or displayed as text."""
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            parts.append(output.get("text", ""))
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def unmatched(prose: str, printed: list[evidence.StatedVerdict]) -> list[evidence.StatedVerdict]:
+    """Return the verdicts stated in ``prose`` that no printed verdict agrees with."""
+    return [v for v in evidence.stated_verdicts(prose) if not any(v.matches(p) for p in printed)]
+
+
+def prose_problems(notebook: nbformat.NotebookNode) -> list[str]:
+    """Return, for one notebook, each stated verdict without a printed twin and each forbidden phrase."""
+    printed = evidence.stated_verdicts(printed_text(notebook))
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "markdown":
+            continue
+        problems += [f"cell {index}: '{v.direction}, {v.low} to {v.high}' is printed by no cell"
+                     for v in unmatched(cell.source, printed)]
+        problems += [f"cell {index}: '{m.group(0)}'" for m in FORBIDDEN.finditer(cell.source)]
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem[:2])
+def test_each_verdict_in_the_prose_is_printed_beside_it(path):
+    assert prose_problems(nbformat.read(path, as_version=4)) == []
+
+
+def test_the_course_states_verdicts_in_the_notebooks_that_compare():
+    counts = {p.stem[:2]: len(evidence.stated_verdicts(
+        "\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown")))
+        for p in NOTEBOOKS}
+    for number in ("02", "03", "05", "06", "07"):
+        assert counts[number] >= 2, f"notebook {number} states {counts[number]} verdicts in the course's words"
+
+
+def test_a_planted_verdict_or_tie_is_found():
+    notebook = nbformat.read(NOTEBOOKS[1], as_version=4)
+    assert prose_problems(notebook) == []
+    notebook.cells.append(nbformat.v4.new_markdown_cell(
+        "Batch norm is lower by 0.0061 (95 % CI 0.0030 to 0.0095), and the rest is a tie."))
+    problems = prose_problems(notebook)
+    assert len(problems) == 2 and "0.0030" in problems[0] and "a tie" in problems[1]
+
+
+def test_rounding_is_honest():
+    printed = evidence.stated_verdicts("lower by 0.0061 (95 % CI 0.00274 to 0.00949; ...)")
+    assert unmatched("lower by 0.006 (95 % CI 0.003 to 0.009", printed) == []
+    assert unmatched("lower by 0.0061 (95 % CI 0.0027 to 0.0095", printed) == []
+    assert len(unmatched("lower by 0.0061 (95 % CI 0.0028 to 0.0095", printed)) == 1
+    assert len(unmatched("higher by 0.0061 (95 % CI 0.0027 to 0.0095", printed)) == 1
+    percent = evidence.stated_verdicts("not established: the data allow a difference from -16.4% to +5.2% (95 % CI")
+    assert unmatched("not established: the data allow a difference from -16.4 % to +5.2 %", percent) == []
+
+
+def test_the_readme_states_only_printed_verdicts_and_no_ties():
+    readme = (ROOT / "README.md").read_text()
+    printed = [v for path in NOTEBOOKS for v in evidence.stated_verdicts(printed_text(nbformat.read(path, 4)))]
+    assert unmatched(readme, printed) == []
+    assert [m.group(0) for m in FORBIDDEN.finditer(readme)] == []
+
+
+def test_notebook_5_counts_the_verdicts_there_are():
+    notebook = nbformat.read(ROOT / "notebooks" / "05_clustering.ipynb", as_version=4)
+    total = sum(len(evidence.stated_verdicts("\n".join(c.source for c in nbformat.read(p, 4).cells
+                                                       if c.cell_type == "markdown"))) for p in NOTEBOOKS)
+    match = re.search(r"in all: (\d+) verdicts", printed_text(notebook))
+    assert match, "notebook 5 prints the number of verdicts the course states"
+    assert int(match.group(1)) == total, "re-run notebook 5's count cell after changing a verdict in any notebook"
