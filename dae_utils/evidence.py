@@ -278,11 +278,11 @@ def simulate_rules(seed_counts: Sequence[int], effect: float, *, seed_sd: float 
 
 
 #: A verdict as the course writes it, printed or in prose: "lower by 0.0061 (95 % CI 0.0027 to 0.0095" or
-#: "not established: the data allow a difference from -0.0089 to +0.0020". Numbers may carry a % sign.
+#: "(not established:) the data allow a difference from -0.0089 to +0.0020". Numbers may carry a % sign.
 _NUMBER = r"[-+\u2212]?\d+(?:\.\d+)?(?:\s?%)?"
 VERDICT = re.compile(
     rf"\b(?P<direction>lower|higher) by (?P<size>{_NUMBER}) \(95 % CI (?P<low>{_NUMBER}) to (?P<high>{_NUMBER})"
-    rf"|\b(?P<undecided>not established)(?:, and equivalent within {_NUMBER})?: the data allow a difference "
+    rf"|(?:\bnot established(?:, and equivalent within {_NUMBER})?: )?\bthe data allow a difference "
     rf"from (?P<from>{_NUMBER}) to (?P<to>{_NUMBER})"
 )
 
@@ -322,7 +322,7 @@ def stated_verdicts(text: str) -> list[StatedVerdict]:
     """Return every verdict written in ``text`` in the course's words (see ``VERDICT``)."""
     found = []
     for match in VERDICT.finditer(text):
-        if match["undecided"]:
+        if match["from"] is not None:
             found.append(StatedVerdict("not established", match["from"], match["to"]))
         else:
             found.append(StatedVerdict(match["direction"], match["low"], match["high"]))
