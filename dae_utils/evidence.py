@@ -277,13 +277,15 @@ def simulate_rules(seed_counts: Sequence[int], effect: float, *, seed_sd: float 
     return rates
 
 
-#: A verdict as the course writes it, printed or in prose: "lower by 0.0061 (95 % CI 0.0027 to 0.0095" or
+#: A verdict as the course writes it, printed or in prose: "lower by 0.0061 (95 % CI 0.0027 to 0.0095" (or
+#: "lower by 0.0061, 95 % CI 0.0027 to 0.0095"), or
 #: "(not established:) the data allow a difference from -0.0089 to +0.0020". Numbers may carry a % sign.
 _NUMBER = r"[-+\u2212]?\d+(?:\.\d+)?(?:\s?%)?"
 VERDICT = re.compile(
-    rf"\b(?P<direction>lower|higher) by (?P<size>{_NUMBER}) \(95 % CI (?P<low>{_NUMBER}) to (?P<high>{_NUMBER})"
-    rf"|(?:\bnot established(?:, and equivalent within {_NUMBER})?: )?\bthe data allow a difference "
-    rf"from (?P<from>{_NUMBER}) to (?P<to>{_NUMBER})"
+    rf"\b(?P<direction>lower|higher)\s+by\s+(?P<size>{_NUMBER})(?:\s+\(|,\s+)95\s?%\s+CI\s+(?P<low>{_NUMBER})\s+to\s+"
+    rf"(?P<high>{_NUMBER})"
+    rf"|(?:\bnot\s+established(?:,\s+and\s+equivalent\s+within\s+{_NUMBER})?:\s+)?\bthe\s+data\s+allow\s+a\s+"
+    rf"difference\s+from\s+(?P<from>{_NUMBER})\s+to\s+(?P<to>{_NUMBER})"
 )
 
 
