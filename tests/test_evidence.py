@@ -197,6 +197,10 @@ def test_every_results_file_a_notebook_shows_is_committed_with_its_provenance(na
     made = results["provenance"]
     assert made["command"].startswith("python benchmarks/seed_spread.py")
     assert "with uncommitted changes" not in made["commit"], "make results files from a committed state"
+    for addition in results.get("added", []):  # seeds added later carry their own provenance
+        assert addition["provenance"]["command"].startswith("python benchmarks/seed_spread.py")
+        assert "with uncommitted changes" not in addition["provenance"]["commit"]
+        assert addition["provenance"]["data"].startswith("full MNIST")
     assert made["data"].startswith("full MNIST"), "the committed results come from full MNIST"
     if name != "exercises":  # the exercises quote the reference run; the rest draw conclusions over seeds
         assert len(results["seeds"]) >= 3
