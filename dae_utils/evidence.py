@@ -6,7 +6,7 @@ from a comparison that is too slow to repeat over seeds in the notebook itself,
 file into ``benchmarks/results/``; the notebook trains one seed live and shows
 the file beside it. Each file says which command, machine and commit made it.
 
-How the course turns runs into a verdict (notebook 5, section 5.4, teaches it):
+How the course turns runs into a verdict (notebook 5, section 5.2, teaches it):
 
 - ``compare(a, b)``: runs paired by seed (same initial weights, batch order and
   noise in both arms), so the per-seed differences, their mean and a 95 %
