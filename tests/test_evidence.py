@@ -337,3 +337,15 @@ def test_label_classes_writes_each_class_at_its_median():
     labels = {t.get_text(): t.get_position() for t in ax.texts}
     assert labels == {"3": (10.0, 10.0), "5": (2.0, 2.0)}
     plt.close(fig)
+
+
+def test_paired_runs_draws_one_line_per_seed_and_refuses_unequal_arms():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = plotting.paired_runs({"with": [0.05, 0.06, 0.04], "without": [0.06, 0.065, 0.05]}, "MSE", seeds=[3, 4, 5])
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["seed 3", "seed 4", "seed 5"]
+    assert lines[1].get_ydata().tolist() == [0.06, 0.065]
+    with pytest.raises(ValueError, match="two arms with one value per seed"):
+        plotting.paired_runs({"with": [0.05, 0.06], "without": [0.06]}, "MSE")
