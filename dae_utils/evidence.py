@@ -331,6 +331,14 @@ def stated_verdicts(text: str) -> list[StatedVerdict]:
     return found
 
 
+def stated_in_notebook(path: str | Path) -> list[StatedVerdict]:
+    """Return every verdict written in the markdown cells of the notebook at ``path``."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    return stated_verdicts("\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown"))
+
+
 def provenance(command: str, data: str) -> dict[str, Any]:
     """Describe how a results file was made: command, data, machine, library versions, commit and date."""
     import torch

@@ -60,9 +60,7 @@ def test_each_verdict_in_the_prose_is_printed_beside_it(path):
 
 
 def test_the_course_states_verdicts_in_the_notebooks_that_compare():
-    counts = {p.stem[:2]: len(evidence.stated_verdicts(
-        "\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown")))
-        for p in NOTEBOOKS}
+    counts = {p.stem[:2]: len(evidence.stated_in_notebook(p)) for p in NOTEBOOKS}
     for number in ("02", "03", "05", "06", "07"):
         assert counts[number] >= 2, f"notebook {number} states {counts[number]} verdicts in the course's words"
 
@@ -95,8 +93,7 @@ def test_the_readme_states_only_printed_verdicts_and_no_ties():
 
 def test_notebook_5_counts_the_verdicts_there_are():
     notebook = nbformat.read(ROOT / "notebooks" / "05_clustering.ipynb", as_version=4)
-    total = sum(len(evidence.stated_verdicts("\n".join(c.source for c in nbformat.read(p, 4).cells
-                                                       if c.cell_type == "markdown"))) for p in NOTEBOOKS)
+    total = sum(len(evidence.stated_in_notebook(p)) for p in NOTEBOOKS)
     match = re.search(r"in all: (\d+) verdicts", printed_text(notebook))
     assert match, "notebook 5 prints the number of verdicts the course states"
     assert int(match.group(1)) == total, "re-run notebook 5's count cell after changing a verdict in any notebook"
