@@ -30,6 +30,10 @@ Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
   readable each model's reconstructions are and the VAE's decoded posterior samples.
 - ``moonshot``: notebook 6's d = 16 codes, UMAP and a Gaussian mixture, seeds 0-4, each with UMAP
   random states 0, 1 and 2, with the count matrix of every run.
+- ``generation``: the calibrated digit judge (notebook 3) and every sampler of the course's model and
+  of the VAE at beta = 1 (notebooks 4 and 7), seeds 0-4: readable share and its threshold sweep, the
+  mix of digits, Fréchet distance, precision, recall, density, coverage and novelty, with mixtures
+  fitted to the codes after training (their number of components chosen on held-out codes).
 - ``exercises``: the expected results the exercises quote (seed 0, the reference run).
 """
 
@@ -54,7 +58,9 @@ from dae_utils import (
     evidence,
     generation,
     judge,
+    metrics,
     model,
+    negatives,
     noise,
     runtime,
     training,
@@ -465,6 +471,76 @@ def vae_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
             "rows": rows}
 
 
+def samplers_of(run: Runner, trained: training.TrainedModel, reference: metrics.Reference,
+                seed: int) -> dict[str, Any]:
+    """Notebooks 4 and 7: every sampler of one model, measured as the field measures a generator.
+
+    N(0, I); one fitted Gaussian; mixtures fitted to the training codes after training
+    (10 components, and the number held-out codes choose); the decoded test codes (the
+    model's reconstructions); and, for a VAE, codes drawn from each test image's own
+    posterior. Codes are the means for a VAE.
+    """
+    train_latent, test_latent = run.codes(trained, run.mnist.train_images), run.codes(trained, run.test_clean)
+    draw = torch.Generator().manual_seed(EVAL_SEED)
+    start = time.perf_counter()
+    chosen, scores = generation.choose_components(train_latent, seed=seed)
+    choose_s = time.perf_counter() - start
+    start = time.perf_counter()
+    mixture = generation.LatentMixture.fit(train_latent, chosen, seed=seed)
+    fit_s = time.perf_counter() - start
+    codes = {"N(0, I)": torch.randn(SAMPLES, train_latent.shape[1], generator=draw),
+             "fitted Gaussian": generation.LatentGaussian.fit(train_latent).sample(SAMPLES, generator=draw),
+             "mixture of 10": generation.LatentMixture.fit(train_latent, 10, seed=seed).sample(SAMPLES, draw),
+             "mixture, chosen": mixture.sample(SAMPLES, generator=draw),
+             "decoded test codes": test_latent}
+    if isinstance(trained.encoder, vae.VariationalEncoder):
+        mean, logvar = vae.posterior(trained.encoder, run.test_clean, run.device)
+        codes["own posteriors"] = vae.reparameterize(mean, logvar, draw)
+    samplers = {name: reference.measure(generation.decode(trained.decoder, z, run.device))
+                for name, z in codes.items()}
+    midpoints = negatives.decoded_midpoints(trained.encoder, trained.decoder, run.test_clean, run.mnist.test_labels,
+                                            judge.TEST_NEGATIVES, torch.Generator().manual_seed(EVAL_SEED),
+                                            run.device)
+    return {"samplers": samplers, "components": chosen,
+            "component_scores": {f"{k}": v for k, v in scores.items()},
+            "choose_seconds": choose_s, "fit_seconds": fit_s,
+            "decoded_midpoints_pass": judge.readable_share(reference.classifier, midpoints)}
+
+
+def generation_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
+    """Notebooks 3, 4 and 7: the calibrated judge, and every sampler of the autoencoder and the VAE, over seeds."""
+    the_judge = judge.load_or_train_judge(run.mnist, run.device, run.checkpoint_dir, progress=False)
+    labels = run.mnist.test_labels
+    reference = metrics.Reference.make(the_judge, run.mnist.train_images, run.test_clean, labels)
+    negative_sets = judge.hard_negatives(run.test_clean, labels)
+    fixed: dict[str, Any] = {
+        "judge": {"temperature": float(the_judge.temperature), "threshold": float(the_judge.threshold),
+                  "digits_kept": judge.digits_kept(the_judge, run.test_clean, labels),
+                  "pass": judge.pass_rates(the_judge, {"clean test digits": run.test_clean, **negative_sets})},
+        "floors": {"real test images": reference.measure(run.test_clean)},
+    }
+    rows = []
+    for seed in seeds:
+        start = time.perf_counter()
+        autoencoder = run.train(seed=seed)
+        variational = training.train_or_load(vae.VAEConfig(num_epochs=VAE_EPOCHS, seed=seed), run.mnist, run.device,
+                                             checkpoint_dir=run.checkpoint_dir, progress=False)
+        row = {"seed": seed, "autoencoder": samplers_of(run, autoencoder, reference, seed),
+               "vae": samplers_of(run, variational, reference, seed)}
+        rows.append(row)
+        print(f"seed {seed} ({time.perf_counter() - start:.0f} s): " + "; ".join(
+            f"{model_name} {name}: {values['readable_share']:.3f} readable, FD {values['frechet_distance']:.1f}, "
+            f"recall {values['recall']:.2f}" for model_name in ("autoencoder", "vae")
+            for name, values in row[model_name]["samplers"].items()), flush=True)
+    return {"settings": {"judge_steps": judge.JUDGE_STEPS, "judge_seed": 0, "keep_clean_share": judge.KEEP_CLEAN_SHARE,
+                         "test_negatives": judge.TEST_NEGATIVES, "test_negatives_seed": judge.TEST_NEGATIVES_SEED,
+                         "samples": SAMPLES, "prdc_images": metrics.PRDC_IMAGES, "nearest_k": metrics.NEAREST_K,
+                         "thresholds": list(metrics.THRESHOLDS), "mixture_candidates": list(generation.MIXTURE_COMPONENTS),
+                         "mixture_held_out": generation.MIXTURE_HELD_OUT, "autoencoder_epochs": 30,
+                         "vae_epochs": VAE_EPOCHS, "vae_beta": 1.0, "latent_dim": 4, "noise_factor": NOISE_FACTOR},
+            "fixed": fixed, "rows": rows}
+
+
 EXPERIMENTS: dict[str, tuple[Callable[[Runner, list[int]], dict[str, Any]], list[int]]] = {
     "course": (course, [0, 1, 2, 3, 4]),
     "batchnorm": (batchnorm_runs, [0, 1, 2, 3, 4]),
@@ -473,6 +549,7 @@ EXPERIMENTS: dict[str, tuple[Callable[[Runner, list[int]], dict[str, Any]], list
     "judge": (judge_runs, [0, 1, 2]),
     "vae": (vae_runs, [0, 1, 2]),
     "moonshot": (moonshot, [0, 1, 2, 3, 4]),
+    "generation": (generation_runs, [0, 1, 2, 3, 4]),
     "exercises": (exercises, [0]),
 }
 

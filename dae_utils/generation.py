@@ -65,6 +65,74 @@ class LatentGaussian:
         return (self.mean + z @ chol.T).float()
 
 
+#: The numbers of mixture components the course tries; held-out codes choose among them.
+MIXTURE_COMPONENTS = (1, 5, 10, 20, 50, 100)
+#: Share of the training codes held out to choose the number of components.
+MIXTURE_HELD_OUT = 0.1
+
+
+@dataclass(frozen=True)
+class LatentMixture:
+    """A mixture of full-covariance Gaussians fitted to latent codes after training (ex-post density estimation).
+
+    Ghosh et al. (2020, "From variational to deterministic autoencoders") fit such a
+    mixture to a plain autoencoder's codes and sample from it: no change to the
+    training, one fit afterwards. scikit-learn's ``GaussianMixture`` does the fit (EM);
+    ``sample`` draws with a torch generator, so a seed repeats the draws exactly.
+    """
+
+    weights: torch.Tensor  # (K,)
+    means: torch.Tensor  # (K, d)
+    covariances: torch.Tensor  # (K, d, d)
+    model: object  # the fitted sklearn.mixture.GaussianMixture, for its log-likelihood
+
+    @classmethod
+    def fit(cls, latent: torch.Tensor, components: int, seed: int = 0) -> LatentMixture:
+        """Fit ``components`` Gaussians (full covariances, k-means initialisation) to ``latent`` (N, d)."""
+        from sklearn.mixture import GaussianMixture
+
+        if isinstance(components, bool) or not isinstance(components, int) or not 1 <= components <= len(latent):
+            raise ValueError(f"components must be a whole number from 1 to the number of codes ({len(latent)}), "
+                             f"not {components!r}.")
+        model = GaussianMixture(components, covariance_type="full", random_state=seed, reg_covar=1e-5)
+        model.fit(latent.detach().cpu().double().numpy())
+        return cls(torch.from_numpy(model.weights_), torch.from_numpy(model.means_),
+                   torch.from_numpy(model.covariances_), model)
+
+    def log_likelihood(self, latent: torch.Tensor) -> float:
+        """Return the mean log-density (nats per code) of ``latent`` under the mixture."""
+        return float(self.model.score(latent.detach().cpu().double().numpy()))
+
+    def sample(self, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``num_samples`` codes: a component by its weight, then mean + L z with L L^T its covariance."""
+        component = torch.multinomial(self.weights, num_samples, replacement=True, generator=generator)
+        z = torch.randn(num_samples, self.means.shape[1], generator=generator, dtype=torch.float64)
+        chol = torch.linalg.cholesky(self.covariances)[component]  # (num_samples, d, d)
+        return (self.means[component] + (chol @ z.unsqueeze(2)).squeeze(2)).float()
+
+
+def choose_components(latent: torch.Tensor, candidates: tuple[int, ...] = MIXTURE_COMPONENTS,
+                      held_out: float = MIXTURE_HELD_OUT, seed: int = 0) -> tuple[int, dict[int, dict[str, float]]]:
+    """Choose the number of mixture components by the log-likelihood of held-out codes.
+
+    Fits each candidate to a random (1 - ``held_out``) of ``latent`` and scores the
+    rest (nats per code; higher is better); BIC on the fitted part is reported beside
+    it (lower is better). Returns the best candidate and every candidate's scores.
+    """
+    if not 0 < held_out < 1:
+        raise ValueError(f"held_out is a share between 0 and 1, not {held_out}.")
+    order = torch.randperm(len(latent), generator=torch.Generator().manual_seed(seed))
+    cut = int(round(len(latent) * (1 - held_out)))
+    fit_part, test_part = latent[order[:cut]], latent[order[cut:]]
+    scores: dict[int, dict[str, float]] = {}
+    for k in candidates:
+        mixture = LatentMixture.fit(fit_part, k, seed)
+        scores[k] = {"held_out_log_likelihood": mixture.log_likelihood(test_part),
+                     "bic": float(mixture.model.bic(fit_part.double().numpy()))}
+    best = max(scores, key=lambda k: scores[k]["held_out_log_likelihood"])
+    return best, scores
+
+
 def latent_summary(latent: torch.Tensor) -> dict[str, np.ndarray]:
     """Return per-dimension mean, std and 1st/99th percentiles of ``latent`` (N, d)."""
     values = latent.double().numpy()

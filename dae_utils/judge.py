@@ -26,6 +26,7 @@ with ``weights_only=True``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,25 +48,38 @@ CLASSIFIER_BATCH_SIZE = 128
 READABLE_CONFIDENCE = 0.9
 #: Images per forward pass when judging.
 JUDGE_BATCH_SIZE = 1000
+#: Units of the classifiers' penultimate layer: the feature space of ``metrics``.
+FEATURES = 128
+#: The judge's eleventh class.
+NOT_A_DIGIT = 10
 #: What a cached classifier's file must hold.
 _FORMAT = "dae-digit-classifier"
 _FORMAT_VERSION = 1
 
 
 class DigitClassifier(nn.Module):
-    """LeNet-sized: two 5x5 convolutions (16 and 32 channels) with max pooling, then 128 units, then 10 logits."""
+    """LeNet-sized: two 5x5 convolutions (16 and 32 channels) with max pooling, then 128 units, then the logits.
 
-    def __init__(self) -> None:
+    ``num_classes`` is 10 for the digit reader, 11 for the judge (the eleventh: not a digit).
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # 28 -> 14
             nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),  # 14 -> 10 -> 5
         )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(32 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(32 * 5 * 5, FEATURES), nn.ReLU(),
+                                  nn.Linear(FEATURES, num_classes))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         check_images(images)
         return self.head(self.features(images))
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Return the 128 penultimate features (after the ReLU): the space Frechet distance and recall are taken in."""
+        check_images(images)
+        return self.head[:-1](self.features(images))
 
 
 def check_images(images: Any) -> None:
@@ -119,40 +133,53 @@ def load_or_train_classifier(data: MNISTData, device: torch.device, folder: str 
 
     A shared checkpoint folder (``$DAE_SHARED_CHECKPOINTS``) is read too, never written.
     """
-    candidates = [classifier_path(folder, data.key, steps, seed)] if folder is not None else []
+    return _load_or_train(classifier_path, read_classifier, train_classifier, _FORMAT, data, device, folder, steps,
+                          seed, progress)
+
+
+def _load_or_train(path_of: Callable[..., Path], read: Callable[..., nn.Module], train: Callable[..., nn.Module],
+                   file_format: str, data: MNISTData, device: torch.device, folder: str | Path | None, steps: int,
+                   seed: int, progress: bool) -> Any:
+    candidates = [path_of(folder, data.key, steps, seed)] if folder is not None else []
     shared = ckpt.shared_folder()
     if shared is not None:
-        candidates.append(classifier_path(shared, data.key, steps, seed))
+        candidates.append(path_of(shared, data.key, steps, seed))
     for path in candidates:
         if path.is_file():
-            model = read_classifier(path, data.key).to(device)
+            model = read(path, data.key).to(device)
             print(f"Loaded {path.name} from {path.parent}.")
             return model
-    model = train_classifier(data, device, steps, seed, progress)
+    model = train(data, device, steps, seed, progress)
     if folder is not None:
-        state = {"format": _FORMAT, "format_version": _FORMAT_VERSION, "model": model.state_dict(),
+        state = {"format": file_format, "format_version": _FORMAT_VERSION, "model": model.state_dict(),
                  "data_key": data.key, "steps": steps, "seed": seed}
-        path = ckpt.save_atomically(classifier_path(folder, data.key, steps, seed), state)
+        path = ckpt.save_atomically(path_of(folder, data.key, steps, seed), state)
         print(f"Saved {path.name} in {path.parent}.")
     return model
 
 
 def read_classifier(path: str | Path, data_key: str | None = None) -> DigitClassifier:
     """Read a cached classifier with ``weights_only=True``; refuse a file that is not one, by name."""
+    return _read(path, data_key, _FORMAT, "digit classifier", DigitClassifier)
+
+
+def _read(path: str | Path, data_key: str | None, file_format: str, what: str,
+          make: Callable[[], nn.Module]) -> Any:
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # zip, pickle and EOF errors mean the same thing here
         raise ckpt.CheckpointError(
-            f"Cannot read {path}: it is corrupt or not a digit classifier of this course ({type(error).__name__}). "
+            f"Cannot read {path}: it is corrupt or not a {what} of this course ({type(error).__name__}). "
             "Delete it; the next use trains a new one."
         ) from None
-    if not isinstance(state, dict) or state.get("format") != _FORMAT or state.get("format_version") != _FORMAT_VERSION:
-        raise ckpt.CheckpointError(f"{path} is not a digit classifier of this version of the course. Delete it; "
+    if not isinstance(state, dict) or state.get("format") != file_format \
+            or state.get("format_version") != _FORMAT_VERSION:
+        raise ckpt.CheckpointError(f"{path} is not a {what} of this version of the course. Delete it; "
                                    "the next use trains a new one.")
     if data_key is not None and state.get("data_key") != data_key:
         raise ckpt.CheckpointError(f"{path} was trained on {state.get('data_key')}, not on {data_key}. Delete it.")
-    model = DigitClassifier()
+    model = make()
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, TypeError, KeyError) as error:
@@ -161,17 +188,224 @@ def read_classifier(path: str | Path, data_key: str | None = None) -> DigitClass
     return model.eval()
 
 
+#: The judge's training: steps of 128 digits and 64 negatives each (about 9 epochs of the digits).
+JUDGE_STEPS = 4000
+JUDGE_NEGATIVES_PER_STEP = 64
+#: Training images held out of the judge's training, to fit its temperature.
+JUDGE_HELD_OUT = 5000
+#: The threshold rule: the highest threshold that still passes this share of the first half of the clean test
+#: digits (the second half checks it).
+KEEP_CLEAN_SHARE = 0.95
+_JUDGE_FORMAT = "dae-digit-judge"
+
+
+class CalibratedJudge(nn.Module):
+    """An 11-class ``DigitClassifier`` with its fitted ``temperature`` and its chosen readable ``threshold``.
+
+    Calling it returns the logits divided by the temperature, so ``classify`` and every
+    measure built on it see calibrated probabilities; ``embed`` returns the features.
+    """
+
+    def __init__(self, classifier: DigitClassifier | None = None, temperature: float = 1.0,
+                 threshold: float = READABLE_CONFIDENCE) -> None:
+        super().__init__()
+        self.classifier = classifier if classifier is not None else DigitClassifier(NOT_A_DIGIT + 1)
+        self.register_buffer("temperature", torch.tensor(float(temperature)))
+        self.register_buffer("threshold", torch.tensor(float(threshold)))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier(images) / self.temperature
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier.embed(images)
+
+
+@torch.no_grad()
+def logits_of(model: nn.Module, images: torch.Tensor, batch_size: int = JUDGE_BATCH_SIZE) -> torch.Tensor:
+    """Return ``model``'s logits for ``images``, in eval mode, batch by batch, on the CPU."""
+    check_images(images)
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.cat([model(images[i : i + batch_size].to(device)).float().cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Return the temperature T > 0 that minimises the cross-entropy of softmax(logits / T) on held-out ``labels``.
+
+    Temperature scaling (Guo, Pleiss, Sun and Weinberger, 2017): one number, fitted
+    after training, that softens (T > 1) or sharpens (T < 1) every prediction alike.
+    It changes the confidences, never which class wins.
+    """
+    if len(logits) != len(labels) or len(logits) == 0:
+        raise ValueError(f"{len(logits)} rows of logits and {len(labels)} labels: give one label per row, and some.")
+    log_t = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+    logits, labels = logits.double(), labels.long()
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(logits / log_t.double().exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.detach().exp())
+
+
+def calibration_error(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, bins: int = 15) -> float:
+    """Return the expected calibration error (top label, ``bins`` equal-width bins) of softmax(logits / T).
+
+    The gap between confidence and accuracy, averaged over the bins with the share of
+    predictions in each as weight: torchmetrics' ``multiclass_calibration_error``.
+    """
+    from torchmetrics.functional.classification import multiclass_calibration_error
+
+    probabilities = (logits.double() / temperature).softmax(dim=1).float()
+    return float(multiclass_calibration_error(probabilities, labels.long(), num_classes=logits.shape[1],
+                                              n_bins=bins, norm="l1"))
+
+
+def readable_scores(logits: torch.Tensor) -> torch.Tensor:
+    """Return each image's readable score: its digit's probability, or 0 where the judge says "not a digit"."""
+    probabilities = logits.double().softmax(dim=1)
+    confidence, digits = probabilities.max(dim=1)
+    return torch.where(digits == NOT_A_DIGIT, torch.zeros_like(confidence), confidence).float()
+
+
+def choose_threshold(scores: torch.Tensor, keep: float = KEEP_CLEAN_SHARE) -> float:
+    """Return the highest threshold that still passes ``keep`` of the clean digits whose readable ``scores`` are given."""
+    if not 0 < keep < 1:
+        raise ValueError(f"keep is a share between 0 and 1, not {keep}.")
+    ordered = scores.double().sort(descending=True).values
+    return float(ordered[int(np.ceil(keep * len(ordered))) - 1])
+
+
+def train_judge(data: MNISTData, device: torch.device, steps: int = JUDGE_STEPS, seed: int = 0,
+                progress: bool = True) -> CalibratedJudge:
+    """Train the 11-class judge with outlier exposure, fit its temperature, and choose its threshold.
+
+    Digits: the training images less the last ``JUDGE_HELD_OUT``, half of each batch
+    blurred a little (decoded digits are smoother than written ones, and a judge must
+    not call a digit "not a digit" for its blur). Negatives: ``negatives.mixed`` made
+    from the same images, a new set every step, labelled ``NOT_A_DIGIT``. The held-out
+    images, with negatives of their own, fit the temperature. The threshold is the
+    highest that passes ``KEEP_CLEAN_SHARE`` of the first half of the clean test
+    digits (``threshold_split``); the second half is left to check it. The held-out
+    training images would set it too high: they are easier than the test digits
+    (95 % of them pass where 94 % of the test digits do, measured).
+    """
+    from torchvision.transforms.functional import gaussian_blur
+
+    from . import negatives
+
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, not {steps}.")
+    if len(data.train_images) < 100 or len(data.test_images) < 20:
+        raise ValueError(f"{len(data.train_images)} training and {len(data.test_images)} test images are too few "
+                         "for the judge: it holds a fifth of the training images out (at most "
+                         f"{JUDGE_HELD_OUT}), and half of the test images choose its threshold.")
+    held_out = min(JUDGE_HELD_OUT, len(data.train_images) // 5)
+    fit_images, fit_labels = data.train_images[:-held_out], data.train_labels[:-held_out]
+    generator = seed_everything(seed)
+    classifier = DigitClassifier(NOT_A_DIGIT + 1).to(device).train()
+    optimizer = torch.optim.Adam(classifier.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    done = 0
+    with tqdm(total=steps, desc="digit judge", unit="step", disable=not progress) as bar:
+        while done < steps:
+            loader = make_loader(fit_images, fit_labels, CLASSIFIER_BATCH_SIZE, shuffle=True, generator=generator)
+            for images, labels in loader:
+                sigma = 0.5 + 0.7 * float(torch.rand(1, generator=generator))
+                half = len(images) // 2
+                images = torch.cat([gaussian_blur(images[:half], kernel_size=5, sigma=sigma), images[half:]])
+                fakes = negatives.mixed(fit_images, fit_labels, JUDGE_NEGATIVES_PER_STEP, generator)
+                inputs = torch.cat([images, fakes]).to(device)
+                targets = torch.cat([labels, torch.full((len(fakes),), NOT_A_DIGIT)]).to(device)
+                loss = loss_fn(classifier(inputs), targets)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                done += 1
+                bar.update()
+                if done == steps:
+                    break
+    held_images, held_labels = data.train_images[-held_out:], data.train_labels[-held_out:]
+    held_negatives = negatives.mixed(held_images, held_labels, held_out, torch.Generator().manual_seed(seed + 1))
+    logits = logits_of(classifier, torch.cat([held_images, held_negatives]))
+    targets = torch.cat([held_labels, torch.full((held_out,), NOT_A_DIGIT)])
+    temperature = fit_temperature(logits, targets)
+    choosing, _ = threshold_split(data.test_images)
+    threshold = choose_threshold(readable_scores(logits_of(classifier, choosing) / temperature))
+    return CalibratedJudge(classifier.eval(), temperature, threshold).eval()
+
+
+def threshold_split(test_images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the clean test digits that choose the judge's threshold (first half) and those that check it."""
+    half = len(test_images) // 2
+    return test_images[:half], test_images[half:]
+
+
+def judge_path(folder: str | Path, data_key: str, steps: int = JUDGE_STEPS, seed: int = 0) -> Path:
+    """Return the cache file of the judge trained with ``steps`` and ``seed`` on the data ``data_key``."""
+    return Path(folder) / f"digit_judge_steps{steps}_seed{seed}_{data_key}.pt"
+
+
+def load_or_train_judge(data: MNISTData, device: torch.device, folder: str | Path | None,
+                        steps: int = JUDGE_STEPS, seed: int = 0, progress: bool = True) -> CalibratedJudge:
+    """Load the cached judge for ``data`` from ``folder`` (or the shared folder), or train it and cache it."""
+    return _load_or_train(judge_path, read_judge, train_judge, _JUDGE_FORMAT, data, device, folder, steps, seed,
+                          progress)
+
+
+def read_judge(path: str | Path, data_key: str | None = None) -> CalibratedJudge:
+    """Read a cached judge with ``weights_only=True``; refuse a file that is not one, by name."""
+    return _read(path, data_key, _JUDGE_FORMAT, "digit judge", CalibratedJudge)
+
+
+#: Hard negatives per kind when the judge is tested (made from test images, seed ``TEST_NEGATIVES_SEED``).
+TEST_NEGATIVES = 5000
+TEST_NEGATIVES_SEED = 2024
+
+
+def hard_negatives(images: torch.Tensor, labels: torch.Tensor, count: int = TEST_NEGATIVES,
+                   seed: int = TEST_NEGATIVES_SEED) -> dict[str, torch.Tensor]:
+    """Return ``count`` hard negatives of each kind, made from (test) ``images`` with their own seed.
+
+    Blends are plain pixel means (w = 0.5): what the judge must reject and the issue measured.
+    """
+    from . import negatives
+
+    generator = torch.Generator().manual_seed(seed)
+    return {kind: negatives.make(kind, images, labels, count, generator) for kind in negatives.KINDS}
+
+
+def pass_rates(classifier: nn.Module, sets: dict[str, torch.Tensor], threshold: float | None = None) -> dict[str, float]:
+    """Return the share of each named set of images that the judge reads as a digit at ``threshold``."""
+    return {name: readable_share(classifier, images, threshold) for name, images in sets.items()}
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What the classifier says about each image: its digit, its probability, and the prediction's entropy (nats)."""
 
-    digits: torch.Tensor  # (N,) int64
-    confidence: torch.Tensor  # (N,) float, the probability of the named digit
-    entropy: torch.Tensor  # (N,) float, 0 (certain) to log(10) = 2.30 (no idea)
+    digits: torch.Tensor  # (N,) int64; NOT_A_DIGIT (10) where the judge says so
+    confidence: torch.Tensor  # (N,) float, the probability of the named class
+    entropy: torch.Tensor  # (N,) float, 0 (certain) to log(classes) (no idea): 2.30 for 10, 2.40 for 11
 
     def readable(self, threshold: float = READABLE_CONFIDENCE) -> torch.Tensor:
-        """Return which images the classifier reads with at least ``threshold`` confidence."""
-        return self.confidence >= threshold
+        """Return which images are read as a digit (not "not a digit") with at least ``threshold`` confidence."""
+        return (self.digits != NOT_A_DIGIT) & (self.confidence >= threshold)
+
+
+def threshold_of(classifier: nn.Module, threshold: float | None = None) -> float:
+    """Return ``threshold`` if given, else the judge's own chosen threshold, else ``READABLE_CONFIDENCE``."""
+    if threshold is None:
+        own = getattr(classifier, "threshold", None)
+        threshold = float(own) if own is not None else READABLE_CONFIDENCE
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold is a probability between 0 and 1, not {threshold}.")
+    return threshold
 
 
 @torch.no_grad()
@@ -198,11 +432,14 @@ def digits_kept(classifier: nn.Module, images: torch.Tensor, labels: torch.Tenso
     return float((classify(classifier, images, **kwargs).digits == labels.cpu()).float().mean())
 
 
-def readable_share(classifier: nn.Module, images: torch.Tensor, threshold: float = READABLE_CONFIDENCE,
+def readable_share(classifier: nn.Module, images: torch.Tensor, threshold: float | None = None,
                    **kwargs: Any) -> float:
-    """Return the share of ``images`` the classifier reads as some digit with at least ``threshold`` confidence."""
-    if not 0 < threshold < 1:
-        raise ValueError(f"threshold is a probability between 0 and 1, not {threshold}.")
+    """Return the share of ``images`` read as some digit with at least ``threshold`` confidence.
+
+    The default threshold is the judge's own (``CalibratedJudge.threshold``), or
+    ``READABLE_CONFIDENCE`` for a plain classifier.
+    """
+    threshold = threshold_of(classifier, threshold)
     if len(images) == 0:
         raise ValueError("No images to judge.")
     return float(classify(classifier, images, **kwargs).readable(threshold).float().mean())
@@ -272,7 +509,7 @@ def changed_digits(classifier: nn.Module, images: torch.Tensor, clean: torch.Ten
 
 
 def generator_report(classifier: nn.Module, images: torch.Tensor, real_labels: torch.Tensor,
-                     threshold: float = READABLE_CONFIDENCE) -> dict[str, Any]:
+                     threshold: float | None = None) -> dict[str, Any]:
     """Return how readable generated ``images`` are, and which digits the readable ones show.
 
     ``readable_share``: the share read as some digit with at least ``threshold``
@@ -282,7 +519,7 @@ def generator_report(classifier: nn.Module, images: torch.Tensor, real_labels: t
     readable image at all); ``fewest_digit``: the digit drawn least often.
     """
     verdict = classify(classifier, images)
-    readable = verdict.readable(threshold)
+    readable = verdict.readable(threshold_of(classifier, threshold))
     counts = digit_counts(verdict.digits[readable])
     share = counts / max(int(counts.sum()), 1)
     real = digit_counts(real_labels) / len(real_labels)

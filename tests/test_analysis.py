@@ -360,3 +360,33 @@ def test_denoising_scores_by_hand():
     for key, inputs in (("denoised_mse", noisy), ("bottleneck_mse", clean)):
         by_hand = torch.mean((denoise(encoder, decoder, inputs, CPU) - clean) ** 2).item()
         assert scores[key] == pytest.approx(by_hand)
+
+
+def two_clusters(n: int = 4000, seed: int = 0) -> torch.Tensor:
+    """Codes from a known mixture: 30 % around (-4, 0), 70 % around (+4, 0), unit covariance, in 2-D."""
+    generator = torch.Generator().manual_seed(seed)
+    left = torch.rand(n, generator=generator) < 0.3
+    centre = torch.where(left.unsqueeze(1), torch.tensor([-4.0, 0.0]), torch.tensor([4.0, 0.0]))
+    return centre + torch.randn(n, 2, generator=generator)
+
+
+def test_a_mixture_fitted_after_training_recovers_a_known_mixture_and_samples_it():
+    mixture = generation.LatentMixture.fit(two_clusters(), 2, seed=0)
+    order = mixture.means[:, 0].argsort()
+    assert mixture.weights[order].tolist() == pytest.approx([0.3, 0.7], abs=0.03)
+    assert torch.allclose(mixture.means[order], torch.tensor([[-4.0, 0.0], [4.0, 0.0]], dtype=torch.float64), atol=0.1)
+    assert torch.allclose(mixture.covariances, torch.eye(2, dtype=torch.float64).expand(2, 2, 2), atol=0.1)
+    drawn = mixture.sample(20_000, generator=torch.Generator().manual_seed(1))
+    assert float((drawn[:, 0] < 0).float().mean()) == pytest.approx(0.3, abs=0.015)
+    assert torch.equal(drawn, mixture.sample(20_000, generator=torch.Generator().manual_seed(1)))
+    one = generation.LatentMixture.fit(two_clusters(), 1)
+    assert mixture.log_likelihood(two_clusters(seed=5)) > one.log_likelihood(two_clusters(seed=5)) + 0.5
+
+
+def test_held_out_codes_choose_the_number_of_components():
+    best, scores = generation.choose_components(two_clusters(), candidates=(1, 2, 20), seed=0)
+    assert best == 2 or scores[best]["held_out_log_likelihood"] - scores[2]["held_out_log_likelihood"] < 0.01
+    assert scores[2]["held_out_log_likelihood"] > scores[1]["held_out_log_likelihood"]
+    assert scores[2]["bic"] < scores[1]["bic"] and scores[2]["bic"] < scores[20]["bic"]
+    with pytest.raises(ValueError, match="components must be a whole number"):
+        generation.LatentMixture.fit(two_clusters(), 0)

@@ -192,3 +192,81 @@ def test_generator_report_counts_only_confident_digits(classifier, sample):
     assert only_ones["total_variation"] == pytest.approx(1 - real_mix[1])
     nothing = judge.generator_report(classifier, torch.full((20, 1, 28, 28), 0.5), sample.test_labels, threshold=0.999)
     assert nothing["readable_share"] == 0 and nothing["total_variation"] == 1.0
+
+
+# The blend-rejecting judge: eleven classes, a temperature and a threshold
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    """Labels drawn from softmax(z); the model reports 3 z: the fitted temperature is 3, and no prediction changes."""
+    generator = torch.Generator().manual_seed(0)
+    true_logits = 2 * torch.randn(20_000, 11, generator=generator)
+    labels = torch.multinomial(true_logits.softmax(dim=1), 1, generator=generator)[:, 0]
+    temperature = judge.fit_temperature(3 * true_logits, labels)
+    assert temperature == pytest.approx(3.0, rel=0.05)
+    assert judge.calibration_error(3 * true_logits, labels, temperature) \
+        < judge.calibration_error(3 * true_logits, labels) / 3
+    with pytest.raises(ValueError, match="one label per row"):
+        judge.fit_temperature(true_logits[:5], labels[:4])
+
+
+def test_calibration_error_is_the_binned_gap_between_confidence_and_accuracy():
+    """A hand computation with 10 bins: |confidence - accuracy| per bin, weighted by the bin's share."""
+    probabilities = torch.tensor([[0.95, 0.05], [0.95, 0.05], [0.55, 0.45], [0.45, 0.55], [0.65, 0.35]])
+    logits = probabilities.log()
+    labels = torch.tensor([0, 1, 0, 0, 0])
+    # bin (0.9, 1.0]: confidences 0.95, 0.95, correct 1 of 2 -> |0.95 - 0.5| x 2/5
+    # bin (0.5, 0.6]: 0.55 (right), 0.55 (wrong: says 1, is 0) -> |0.55 - 0.5| x 2/5
+    # bin (0.6, 0.7]: 0.65, right -> |0.65 - 1| x 1/5
+    expected = 0.45 * 2 / 5 + 0.05 * 2 / 5 + 0.35 / 5
+    assert judge.calibration_error(logits, labels, bins=10) == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_threshold_rule_keeps_the_stated_share_and_no_more():
+    scores = torch.rand(1000, generator=torch.Generator().manual_seed(0))
+    threshold = judge.choose_threshold(scores, keep=0.95)
+    assert (scores >= threshold).float().mean() >= 0.95
+    assert (scores >= threshold + 1e-6).float().mean() < 0.95  # the highest such threshold
+    with pytest.raises(ValueError, match="share between 0 and 1"):
+        judge.choose_threshold(scores, keep=95)
+
+
+def test_not_a_digit_is_never_readable():
+    logits = torch.tensor([[0.0] * 10 + [9.0], [9.0] + [0.0] * 10])
+    assert judge.readable_scores(logits)[0] == 0 and judge.readable_scores(logits)[1] > 0.99
+    verdict = judge.Verdict(torch.tensor([10, 3]), torch.tensor([0.99, 0.99]), torch.zeros(2))
+    assert verdict.readable(0.5).tolist() == [False, True]
+
+
+@pytest.fixture(scope="module")
+def short_judge(sample):
+    return judge.train_judge(sample, CPU, steps=JUDGE_STEPS, progress=False)
+
+
+JUDGE_STEPS = 400  # on the sample: clean pass and blend pass in the test below, measured when written
+
+
+def test_a_short_trained_judge_rejects_blends_and_passes_the_chosen_share_of_digits(short_judge, sample):
+    choosing, checking = judge.threshold_split(sample.test_images)
+    threshold = float(short_judge.threshold)
+    assert judge.readable_share(short_judge, choosing) >= judge.KEEP_CLEAN_SHARE  # the rule, on the half that set it
+    assert judge.readable_share(short_judge, choosing, threshold + 1e-4) < judge.KEEP_CLEAN_SHARE
+    rates = judge.pass_rates(short_judge, judge.hard_negatives(sample.test_images, sample.test_labels, count=500))
+    assert rates["pixel blends"] < 0.25 and rates["flat"] == 0 and rates["noise"] < 0.05
+    assert float(short_judge.temperature) > 0
+
+
+def test_a_cached_judge_keeps_its_temperature_and_threshold(sample, tmp_path, capsys):
+    first = judge.load_or_train_judge(sample, CPU, tmp_path, steps=20, progress=False)
+    assert judge.judge_path(tmp_path, sample.key, steps=20).is_file()
+    again = judge.load_or_train_judge(sample, CPU, tmp_path, steps=20, progress=False)
+    assert "Loaded" in capsys.readouterr().out
+    assert float(again.temperature) == float(first.temperature) and float(again.threshold) == float(first.threshold)
+    assert judge.readable_share(again, sample.test_images[:50]) == judge.readable_share(first, sample.test_images[:50])
+    with pytest.raises(ckpt.CheckpointError, match="not a digit judge of this version"):
+        judge.read_judge(_classifier_file(sample, tmp_path))  # a digit reader's file is not a judge's
+
+
+def _classifier_file(sample, folder):
+    judge.load_or_train_classifier(sample, CPU, folder, steps=5, progress=False)
+    return judge.classifier_path(folder, sample.key, steps=5)

@@ -1,0 +1,65 @@
+"""The generator's measures: Fréchet distance against a hand computation, precision and recall, novelty."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from dae_utils import judge, metrics
+from dae_utils.data import load_sample
+
+
+def hand_frechet(a: np.ndarray, b: np.ndarray) -> float:
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = scipy.linalg.sqrtm(cov_a @ cov_b).real
+    return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
+
+
+def test_frechet_distance_is_the_formula():
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(3000, 8, generator=generator)
+    b = 1.5 * torch.randn(2000, 8, generator=generator) + 0.7
+    assert metrics.frechet_distance(a, b) == pytest.approx(hand_frechet(a.double().numpy(), b.double().numpy()),
+                                                          rel=1e-4)
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    # the population value for N(0, I) against N(0.7, 1.5^2 I) in 8 dimensions: 8 x 0.49 + 8 x (1 - 1.5)^2 = 5.92
+    assert metrics.frechet_distance(a, b) == pytest.approx(5.92, rel=0.05)
+    with pytest.raises(ValueError, match="one width"):
+        metrics.frechet_distance(a, b[:, :4])
+
+
+def test_precision_recall_density_coverage_at_the_extremes():
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randn(600, 4, generator=generator)
+    same = metrics.precision_recall(real, real.clone())
+    assert same["precision"] == 1 and same["recall"] == 1 and same["coverage"] == 1
+    far = metrics.precision_recall(real, real + 100)
+    assert far["precision"] == 0 and far["recall"] == 0 and far["coverage"] == 0 and far["density"] == 0
+    # samples that cover only one half of the real cloud: look real (precision high) but miss half (recall low)
+    half = real[real[:, 0] > 0.5]
+    one_side = metrics.precision_recall(real, half)
+    assert one_side["precision"] > 0.9 and one_side["recall"] < 0.6
+
+
+def test_nearest_distances_are_the_brute_force_ones():
+    generator = torch.Generator().manual_seed(1)
+    reference, queries = torch.randn(500, 6, generator=generator), torch.randn(70, 6, generator=generator)
+    brute = torch.tensor([min(float((q - r).norm()) for r in reference) for q in queries])
+    assert torch.allclose(metrics.nearest_distances(reference, queries, chunk=16), brute, atol=1e-5)
+
+
+def test_the_reference_scores_real_test_images_as_new_and_training_images_as_copies():
+    sample = load_sample()
+    reader = judge.train_classifier(sample, torch.device("cpu"), steps=100, progress=False)
+    reference = metrics.Reference.make(reader, sample.train_images, sample.test_images, sample.test_labels,
+                                       prdc_images=500)
+    test = reference.measure(sample.test_images)
+    assert test["novelty"] == pytest.approx(1.0) and test["copy_share"] <= 0.011
+    copies = reference.measure(sample.train_images[:1000])
+    assert copies["novelty"] == 0 and copies["copy_share"] == 1
+    assert set(test["readable_by_threshold"]) == {f"{t:g}" for t in metrics.THRESHOLDS}
+    shares = list(test["readable_by_threshold"].values())
+    assert shares == sorted(shares, reverse=True)  # a higher threshold never passes more
+    blank = reference.measure(torch.zeros(600, 1, 28, 28))
+    assert blank["frechet_distance"] > 10 * test["frechet_distance"] and blank["recall"] < 0.05
