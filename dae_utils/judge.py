@@ -337,6 +337,10 @@ def train_judge(data: MNISTData, device: torch.device, steps: int = JUDGE_STEPS,
     temperature = fit_temperature(logits, targets)
     choosing, _ = threshold_split(data.test_images)
     threshold = choose_threshold(readable_scores(logits_of(classifier, choosing) / temperature))
+    if threshold <= 0:
+        raise RuntimeError(f"After {steps} steps the judge calls more than {1 - KEEP_CLEAN_SHARE:.0%} of the clean "
+                           "test digits 'not a digit', so no threshold passes the share the rule asks; train it for "
+                           f"more steps (the course uses {JUDGE_STEPS}).")
     return CalibratedJudge(classifier.eval(), temperature, threshold).eval()
 
 

@@ -249,22 +249,30 @@ JUDGE_STEPS = 400  # on the sample: clean pass and blend pass in the test below,
 def test_a_short_trained_judge_rejects_blends_and_passes_the_chosen_share_of_digits(short_judge, sample):
     choosing, checking = judge.threshold_split(sample.test_images)
     threshold = float(short_judge.threshold)
-    assert judge.readable_share(short_judge, choosing) >= judge.KEEP_CLEAN_SHARE  # the rule, on the half that set it
+    # the rule, on the half that set it (one image of slack: the rule is applied in double, the judge reads in float)
+    assert judge.readable_share(short_judge, choosing) >= judge.KEEP_CLEAN_SHARE - 1.01 / len(choosing)
     assert judge.readable_share(short_judge, choosing, threshold + 1e-4) < judge.KEEP_CLEAN_SHARE
     rates = judge.pass_rates(short_judge, judge.hard_negatives(sample.test_images, sample.test_labels, count=500))
     assert rates["pixel blends"] < 0.25 and rates["flat"] == 0 and rates["noise"] < 0.05
     assert float(short_judge.temperature) > 0
 
 
-def test_a_cached_judge_keeps_its_temperature_and_threshold(sample, tmp_path, capsys):
-    first = judge.load_or_train_judge(sample, CPU, tmp_path, steps=20, progress=False)
-    assert judge.judge_path(tmp_path, sample.key, steps=20).is_file()
-    again = judge.load_or_train_judge(sample, CPU, tmp_path, steps=20, progress=False)
+def test_a_cached_judge_keeps_its_temperature_and_threshold(sample, short_judge, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(judge, "train_judge", lambda *args, **kwargs: short_judge)
+    first = judge.load_or_train_judge(sample, CPU, tmp_path, steps=JUDGE_STEPS, progress=False)
+    assert judge.judge_path(tmp_path, sample.key, steps=JUDGE_STEPS).is_file()
+    monkeypatch.setattr(judge, "train_judge", lambda *args, **kwargs: pytest.fail("trained again"))
+    again = judge.load_or_train_judge(sample, CPU, tmp_path, steps=JUDGE_STEPS, progress=False)
     assert "Loaded" in capsys.readouterr().out
     assert float(again.temperature) == float(first.temperature) and float(again.threshold) == float(first.threshold)
     assert judge.readable_share(again, sample.test_images[:50]) == judge.readable_share(first, sample.test_images[:50])
     with pytest.raises(ckpt.CheckpointError, match="not a digit judge of this version"):
         judge.read_judge(_classifier_file(sample, tmp_path))  # a digit reader's file is not a judge's
+
+
+def test_a_judge_too_short_trained_to_keep_the_digits_is_refused(sample):
+    with pytest.raises(RuntimeError, match="train it for more steps"):
+        judge.train_judge(sample, CPU, steps=5, progress=False)
 
 
 def _classifier_file(sample, folder):

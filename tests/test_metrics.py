@@ -57,7 +57,7 @@ def test_the_reference_scores_real_test_images_as_new_and_training_images_as_cop
     test = reference.measure(sample.test_images)
     assert test["novelty"] == pytest.approx(1.0) and test["copy_share"] <= 0.011
     copies = reference.measure(sample.train_images[:1000])
-    assert copies["novelty"] == 0 and copies["copy_share"] == 1
+    assert copies["novelty"] < 1e-5 and copies["copy_share"] == 1  # distance 0, up to rounding in cdist
     assert set(test["readable_by_threshold"]) == {f"{t:g}" for t in metrics.THRESHOLDS}
     shares = list(test["readable_by_threshold"].values())
     assert shares == sorted(shares, reverse=True)  # a higher threshold never passes more

@@ -25,9 +25,11 @@ def conda_requirements() -> dict[str, str]:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     reqs = {}
     for dep in env["dependencies"]:
-        if isinstance(dep, str):
-            match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(.*)", dep)
-            reqs[match.group(1)] = match.group(2).replace(" ", "")
+        # conda-forge packages, and those that pip installs from PyPI alone (the package itself aside)
+        for entry in dep.get("pip", []) if isinstance(dep, dict) else [dep]:
+            if entry.strip() != "-e .":
+                match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(.*)", entry)
+                reqs[match.group(1)] = match.group(2).replace(" ", "")
     return reqs
 
 
