@@ -532,10 +532,12 @@ def generation_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
             f"{model_name} {name}: {values['readable_share']:.3f} readable, FD {values['frechet_distance']:.1f}, "
             f"recall {values['recall']:.2f}" for model_name in ("autoencoder", "vae")
             for name, values in row[model_name]["samplers"].items()), flush=True)
-    return {"settings": {"judge_steps": judge.JUDGE_STEPS, "judge_seed": 0, "keep_clean_share": judge.KEEP_CLEAN_SHARE,
+    return {"settings": {"judge_steps": judge.judge_steps(run.mnist), "judge_seed": 0,
+                         "keep_clean_share": judge.KEEP_CLEAN_SHARE,
                          "test_negatives": judge.TEST_NEGATIVES, "test_negatives_seed": judge.TEST_NEGATIVES_SEED,
                          "samples": SAMPLES, "prdc_images": metrics.PRDC_IMAGES, "nearest_k": metrics.NEAREST_K,
-                         "thresholds": list(metrics.THRESHOLDS), "mixture_candidates": list(generation.MIXTURE_COMPONENTS),
+                         "thresholds": list(metrics.THRESHOLDS),
+                         "mixture_candidates": list(generation.MIXTURE_COMPONENTS),
                          "mixture_held_out": generation.MIXTURE_HELD_OUT, "autoencoder_epochs": 30,
                          "vae_epochs": VAE_EPOCHS, "vae_beta": 1.0, "latent_dim": 4, "noise_factor": NOISE_FACTOR},
             "fixed": fixed, "rows": rows}

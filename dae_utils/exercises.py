@@ -638,12 +638,16 @@ def check_reparameterize(reparameterize_mine: Callable[..., torch.Tensor]) -> No
     mean, logvar, returned, codes = run(16, CHECK_SEED + 3, grad=True)
     if not returned.requires_grad:
         raise NotYet("No gradient can flow from the codes back to the mean and the log-variance: the sample was "
-                     "drawn outside the graph (torch.normal or .detach() cut it). That is what the trick avoids: "
+                     "drawn outside the graph (.sample() or .detach() cut it). That is what the trick avoids: "
                      "draw the randomness alone, then build the code from it with differentiable operations.")
     returned.sum().backward()
     if mean.grad is None or logvar.grad is None:
         raise NotYet("The gradient reaches only one of the mean and the log-variance; the code must depend on "
                      "both through differentiable operations.")
+    if not mean.grad.any() and not logvar.grad.any():
+        raise NotYet("The codes have a grad_fn, but the gradients that reach the mean and the log-variance are all "
+                     "zero: torch.normal(mean, std) draws this way (section 7.2 shows it), and so silently trains "
+                     "nothing. Draw eps from the generator alone, then build mean + std * eps yourself.")
     if not torch.allclose(mean.grad, torch.ones_like(mean.grad), atol=1e-5) \
             or not torch.allclose(logvar.grad.double(), (codes - mean.detach().double()) / 2, atol=1e-4):
         raise NotYet("The samples have the right mean and variance, but the gradients are not the ones the trick "

@@ -122,7 +122,7 @@ def choose_components(latent: torch.Tensor, candidates: tuple[int, ...] = MIXTUR
     if not 0 < held_out < 1:
         raise ValueError(f"held_out is a share between 0 and 1, not {held_out}.")
     order = torch.randperm(len(latent), generator=torch.Generator().manual_seed(seed))
-    cut = int(round(len(latent) * (1 - held_out)))
+    cut = round(len(latent) * (1 - held_out))
     fit_part, test_part = latent[order[:cut]], latent[order[cut:]]
     scores: dict[int, dict[str, float]] = {}
     for k in candidates:

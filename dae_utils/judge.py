@@ -188,8 +188,10 @@ def _read(path: str | Path, data_key: str | None, file_format: str, what: str,
     return model.eval()
 
 
-#: The judge's training: steps of 128 digits and 64 negatives each (about 9 epochs of the digits).
+#: The judge's training on full MNIST: steps of 128 digits and 64 negatives each (about 9 epochs of the digits).
 JUDGE_STEPS = 4000
+#: ... and on smaller data (the offline sample): more passes over 4,000 images would only learn them by heart.
+JUDGE_STEPS_SMALL = 1000
 JUDGE_NEGATIVES_PER_STEP = 64
 #: Training images held out of the judge's training, to fit its temperature.
 JUDGE_HELD_OUT = 5000
@@ -274,14 +276,19 @@ def readable_scores(logits: torch.Tensor) -> torch.Tensor:
 
 
 def choose_threshold(scores: torch.Tensor, keep: float = KEEP_CLEAN_SHARE) -> float:
-    """Return the highest threshold that still passes ``keep`` of the clean digits whose readable ``scores`` are given."""
+    """Return the highest threshold that still passes ``keep`` of the clean digits with these readable ``scores``."""
     if not 0 < keep < 1:
         raise ValueError(f"keep is a share between 0 and 1, not {keep}.")
     ordered = scores.double().sort(descending=True).values
     return float(ordered[int(np.ceil(keep * len(ordered))) - 1])
 
 
-def train_judge(data: MNISTData, device: torch.device, steps: int = JUDGE_STEPS, seed: int = 0,
+def judge_steps(data: MNISTData) -> int:
+    """Return the judge's default training steps for ``data``: ``JUDGE_STEPS`` on full MNIST, fewer on less."""
+    return JUDGE_STEPS if len(data.train_images) >= 50_000 else JUDGE_STEPS_SMALL
+
+
+def train_judge(data: MNISTData, device: torch.device, steps: int | None = None, seed: int = 0,
                 progress: bool = True) -> CalibratedJudge:
     """Train the 11-class judge with outlier exposure, fit its temperature, and choose its threshold.
 
@@ -299,6 +306,7 @@ def train_judge(data: MNISTData, device: torch.device, steps: int = JUDGE_STEPS,
 
     from . import negatives
 
+    steps = judge_steps(data) if steps is None else steps
     if steps < 1:
         raise ValueError(f"steps must be at least 1, not {steps}.")
     if len(data.train_images) < 100 or len(data.test_images) < 20:
@@ -356,8 +364,12 @@ def judge_path(folder: str | Path, data_key: str, steps: int = JUDGE_STEPS, seed
 
 
 def load_or_train_judge(data: MNISTData, device: torch.device, folder: str | Path | None,
-                        steps: int = JUDGE_STEPS, seed: int = 0, progress: bool = True) -> CalibratedJudge:
-    """Load the cached judge for ``data`` from ``folder`` (or the shared folder), or train it and cache it."""
+                        steps: int | None = None, seed: int = 0, progress: bool = True) -> CalibratedJudge:
+    """Load the cached judge for ``data`` from ``folder`` (or the shared folder), or train it and cache it.
+
+    ``steps`` defaults to ``judge_steps(data)``.
+    """
+    steps = judge_steps(data) if steps is None else steps
     return _load_or_train(judge_path, read_judge, train_judge, _JUDGE_FORMAT, data, device, folder, steps, seed,
                           progress)
 
@@ -384,7 +396,8 @@ def hard_negatives(images: torch.Tensor, labels: torch.Tensor, count: int = TEST
     return {kind: negatives.make(kind, images, labels, count, generator) for kind in negatives.KINDS}
 
 
-def pass_rates(classifier: nn.Module, sets: dict[str, torch.Tensor], threshold: float | None = None) -> dict[str, float]:
+def pass_rates(classifier: nn.Module, sets: dict[str, torch.Tensor],
+               threshold: float | None = None) -> dict[str, float]:
     """Return the share of each named set of images that the judge reads as a digit at ``threshold``."""
     return {name: readable_share(classifier, images, threshold) for name, images in sets.items()}
 

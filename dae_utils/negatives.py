@@ -153,7 +153,7 @@ def mixed(images: torch.Tensor, labels: torch.Tensor, count: int, generator: tor
     Blends are drawn with weights from 0.3 to 0.7, so the judge learns the whole family, not one mixing weight.
     """
     shares = shares or {"pixel blends": 0.5, "halves": 0.15, "strokes": 0.15, "noise": 0.1, "flat": 0.1}
-    counts = {kind: int(round(share * count)) for kind, share in shares.items()}
+    counts = {kind: round(share * count) for kind, share in shares.items()}
     counts[next(iter(counts))] += count - sum(counts.values())
     parts = [make(kind, images, labels, n, generator, blend_weight=(0.3, 0.7)) for kind, n in counts.items() if n]
     everything = torch.cat(parts)

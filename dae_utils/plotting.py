@@ -305,3 +305,53 @@ def paired_runs(runs: dict[str, Sequence[float]], ylabel: str, seeds: Sequence[i
     if title:
         ax.set_title(title)
     return fig
+
+
+def reliability_diagram(confidence: torch.Tensor, correct: torch.Tensor, ax: Axes | None = None,
+                        title: str | None = None, bins: int = 10, label: str | None = None) -> Figure:
+    """Plot accuracy against confidence, binned (scikit-learn's ``calibration_curve``), with the diagonal.
+
+    A calibrated classifier's points lie on the diagonal: of the predictions made with
+    confidence 0.8, 80 % are right. Points below it mean overconfidence. The bars at the
+    bottom show how many predictions fall in each bin (most sit near 1).
+    """
+    from sklearn.calibration import calibration_curve
+
+    fig, ax = _axes(ax, (3.6, 3.5))
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.int64)
+    accuracy, mean_confidence = calibration_curve(correct, confidence, n_bins=bins, strategy="uniform")
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--", label="calibrated")
+    ax.plot(mean_confidence, accuracy, marker="o", markersize=4, label=label or "measured")
+    counts, edges = np.histogram(confidence, bins=bins, range=(0, 1))
+    ax.bar(edges[:-1], 0.25 * counts / max(counts.max(), 1), width=1 / bins, align="edge", alpha=0.2,
+           color="C0", label="share of predictions (scaled)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=7, loc="upper left")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def threshold_sweep(shares: dict[str, Sequence[float]], thresholds: Sequence[float], ax: Axes | None = None,
+                    chosen: float | None = None, ylabel: str = "share read as a digit",
+                    title: str | None = None) -> Figure:
+    """Plot, for each named set of images, the share read as a digit against the threshold; mark the chosen one."""
+    fig, ax = _axes(ax, (5.0, 3.5))
+    for name, values in shares.items():
+        if len(values) != len(thresholds):
+            raise ValueError(f"{name}: {len(values)} shares for {len(thresholds)} thresholds.")
+        ax.plot(thresholds, values, marker="o", markersize=3, label=name)
+    if chosen is not None:
+        ax.axvline(chosen, color="grey", linestyle="--", linewidth=0.8, label=f"chosen threshold {chosen:.3f}")
+    ax.set_xlabel("threshold on the confidence")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig

@@ -120,12 +120,13 @@ def test_runner_runs_notebooks_and_summarises_recorded_values(tmp_path):
     assert "[1/4] 03_training.ipynb num_epochs=1" in done.stdout
     assert "Summary" in done.stdout and "accuracy_mode" in done.stdout
     # Notebooks 4, 5 and 7 found notebook 3's 1-epoch checkpoint and digit judge instead of training again.
-    assert sorted(p.name.split("_")[0] for p in (tmp_path / "ckpt").glob("*.pt")) == ["dae", "digit", "vae"]
+    assert sorted("_".join(p.name.split("_")[:2]) for p in (tmp_path / "ckpt").glob("*.pt")) == [
+        "dae_d4", "digit_classifier", "digit_judge", "vae_d4"]
     for name in ("04_generation.ipynb", "05_clustering.ipynb", "07_variational_autoencoder.ipynb"):
         executed = nbformat.read(out / name, as_version=4)
         assert any("Loaded dae_d4" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     executed = nbformat.read(out / "04_generation.ipynb", as_version=4)
-    assert any("Loaded digit_classifier" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert any("Loaded digit_judge" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
 
 
 def test_failing_notebook_stops_the_run_and_keeps_what_was_written(tmp_path, capsys):

@@ -54,7 +54,8 @@ def test_paired_comparison_is_scipys_paired_t_interval():
     half = 2.776445 * 0.0015811388 / 5**0.5
     assert (found.low, found.high) == pytest.approx((-0.0055 - half, -0.0055 + half), abs=1e-7)
     assert found.established and found.direction == "lower" and (found.lower_in, found.higher_in) == (5, 0)
-    assert format(found, ".4f") == "lower by 0.0055 (95 % CI 0.0035 to 0.0075; lower in 5 of 5 seeds, paired over 5 seeds)"
+    assert format(found, ".4f") == ("lower by 0.0055 (95 % CI 0.0035 to 0.0075; lower in 5 of 5 seeds, "
+                                    "paired over 5 seeds)")
 
 
 def test_pairing_finds_what_the_seeds_hide():
@@ -129,7 +130,8 @@ def test_prediction_interval_by_hand_and_its_coverage():
 
 
 def test_the_paired_interval_keeps_its_false_positive_rate_and_gains_power_with_seeds():
-    """The rule itself: 5 % false positives at n = 5 over 4,000 trials; detection grows with n, the range rule's falls."""
+    """The rule itself: 5 % false positives at n = 5 over 4,000 trials; detection grows with n, the range rule's
+    falls."""
     null = evidence.simulate_rules([5], effect=0.0, trials=4000, generator=np.random.default_rng(7))[0]
     assert 0.03 <= null.paired_interval <= 0.07
     rates = evidence.simulate_rules([3, 5, 10], effect=1.4, trials=4000, generator=np.random.default_rng(8))
@@ -149,7 +151,8 @@ def test_added_seeds_keep_their_own_provenance():
                "provenance": evidence.provenance("python benchmarks/seed_spread.py demo", "full MNIST"),
                "settings": {"x": 1}}
     later = {**payload, "seeds": [3, 4], "rows": [{"seed": 3}, {"seed": 4}],
-             "provenance": {**payload["provenance"], "command": "python benchmarks/seed_spread.py demo --add-seeds 3 4"}}
+             "provenance": {**payload["provenance"],
+                            "command": "python benchmarks/seed_spread.py demo --add-seeds 3 4"}}
     merged = seed_spread.add_seeds(payload, later)
     assert merged["seeds"] == [0, 1, 2, 3, 4] and [r["seed"] for r in merged["rows"]] == [0, 1, 2, 3, 4]
     assert merged["provenance"] == payload["provenance"]

@@ -369,8 +369,10 @@ REPARAM = {
     "no mean": (lambda m, lv, g: (0.5 * lv).exp() * _draws(m, g), "shift the scaled draws"),
     "the mean alone": (lambda m, lv, g: m.clone(), "not random"),
     "global generator": (lambda m, lv, g: m + (0.5 * lv).exp() * torch.randn_like(m), "same generator"),
-    "torch.normal": (lambda m, lv, g: torch.normal(m.detach(), (0.5 * lv.detach()).exp(), generator=g),
-                     "No gradient can flow"),
+    "torch.normal, detached": (lambda m, lv, g: torch.normal(m.detach(), (0.5 * lv.detach()).exp(), generator=g),
+                               "No gradient can flow"),
+    # what a student writes: it has a grad_fn, and every gradient it passes on is 0
+    "torch.normal": (lambda m, lv, g: torch.normal(m, (0.5 * lv).exp(), generator=g), "all zero: torch.normal"),
     "detached": (lambda m, lv, g: _reparam(m, lv, g).detach(), "No gradient can flow"),
     "gradient to the mean only": (lambda m, lv, g: m + (0.5 * lv.detach()).exp() * _draws(m, g), "only one"),
     "the course's own": (lambda m, lv, g: vae.reparameterize(m, lv, g), "calls `vae.reparameterize`"),

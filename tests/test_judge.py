@@ -247,7 +247,7 @@ JUDGE_STEPS = 400  # on the sample: clean pass and blend pass in the test below,
 
 
 def test_a_short_trained_judge_rejects_blends_and_passes_the_chosen_share_of_digits(short_judge, sample):
-    choosing, checking = judge.threshold_split(sample.test_images)
+    choosing, _ = judge.threshold_split(sample.test_images)
     threshold = float(short_judge.threshold)
     # the rule, on the half that set it (one image of slack: the rule is applied in double, the judge reads in float)
     assert judge.readable_share(short_judge, choosing) >= judge.KEEP_CLEAN_SHARE - 1.01 / len(choosing)
