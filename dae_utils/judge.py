@@ -108,15 +108,32 @@ def train_classifier(data: MNISTData, device: torch.device, steps: int = CLASSIF
         raise ValueError(f"steps must be at least 1, not {steps}.")
     generator = seed_everything(seed)
     model = DigitClassifier().to(device).train()
+    _train_steps(model, data.train_images, data.train_labels, steps, generator, device, progress, "digit classifier",
+                 loader_device=device)
+    return model.eval()
+
+
+def _train_steps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int,
+                 generator: torch.Generator, device: torch.device, progress: bool, desc: str,
+                 loader_device: torch.device | None = None,
+                 batch: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+                 ) -> None:
+    """Train ``model`` for ``steps`` batches (Adam, lr 0.001, cross-entropy), reshuffling ``images`` each pass.
+
+    ``batch`` turns each shuffled (images, labels) into a step's (inputs, targets)
+    (default: as they are); ``loader_device`` is where the loader keeps the images.
+    """
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     done = 0
-    with tqdm(total=steps, desc="digit classifier", unit="step", disable=not progress) as bar:
+    with tqdm(total=steps, desc=desc, unit="step", disable=not progress) as bar:
         while done < steps:
-            loader = make_loader(data.train_images, data.train_labels, CLASSIFIER_BATCH_SIZE, shuffle=True,
-                                 generator=generator, device=device)
-            for images, labels in loader:
-                loss = loss_fn(model(images.to(device)), labels.to(device))
+            loader = make_loader(images, labels, CLASSIFIER_BATCH_SIZE, shuffle=True, generator=generator,
+                                 device=loader_device)
+            for inputs, targets in loader:
+                if batch is not None:
+                    inputs, targets = batch(inputs, targets)
+                loss = loss_fn(model(inputs.to(device)), targets.to(device))
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -124,7 +141,6 @@ def train_classifier(data: MNISTData, device: torch.device, steps: int = CLASSIF
                 bar.update()
                 if done == steps:
                     break
-    return model.eval()
 
 
 def load_or_train_classifier(data: MNISTData, device: torch.device, folder: str | Path | None,
@@ -222,14 +238,14 @@ class CalibratedJudge(nn.Module):
         return self.classifier.embed(images)
 
 
-@torch.no_grad()
-def logits_of(model: nn.Module, images: torch.Tensor, batch_size: int = JUDGE_BATCH_SIZE) -> torch.Tensor:
-    """Return ``model``'s logits for ``images``, in eval mode, batch by batch, on the CPU."""
+def logits_of(model: nn.Module, images: torch.Tensor, batch_size: int = JUDGE_BATCH_SIZE,
+              device: torch.device | None = None) -> torch.Tensor:
+    """Return ``model``'s logits for ``images``, in eval mode, batch by batch, on the CPU (float32)."""
+    from .generation import apply_in_batches
+
     check_images(images)
-    model.eval()
-    device = next(model.parameters()).device
-    return torch.cat([model(images[i : i + batch_size].to(device)).float().cpu()
-                      for i in range(0, len(images), batch_size)])
+    device = device if device is not None else next(model.parameters()).device
+    return apply_in_batches(model, images, device, batch_size).float()
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -317,27 +333,16 @@ def train_judge(data: MNISTData, device: torch.device, steps: int | None = None,
     fit_images, fit_labels = data.train_images[:-held_out], data.train_labels[:-held_out]
     generator = seed_everything(seed)
     classifier = DigitClassifier(NOT_A_DIGIT + 1).to(device).train()
-    optimizer = torch.optim.Adam(classifier.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    done = 0
-    with tqdm(total=steps, desc="digit judge", unit="step", disable=not progress) as bar:
-        while done < steps:
-            loader = make_loader(fit_images, fit_labels, CLASSIFIER_BATCH_SIZE, shuffle=True, generator=generator)
-            for images, labels in loader:
-                sigma = 0.5 + 0.7 * float(torch.rand(1, generator=generator))
-                half = len(images) // 2
-                images = torch.cat([gaussian_blur(images[:half], kernel_size=5, sigma=sigma), images[half:]])
-                fakes = negatives.mixed(fit_images, fit_labels, JUDGE_NEGATIVES_PER_STEP, generator)
-                inputs = torch.cat([images, fakes]).to(device)
-                targets = torch.cat([labels, torch.full((len(fakes),), NOT_A_DIGIT)]).to(device)
-                loss = loss_fn(classifier(inputs), targets)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                done += 1
-                bar.update()
-                if done == steps:
-                    break
+
+    def digits_and_negatives(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sigma = 0.5 + 0.7 * float(torch.rand(1, generator=generator))
+        half = len(images) // 2
+        images = torch.cat([gaussian_blur(images[:half], kernel_size=5, sigma=sigma), images[half:]])
+        fakes = negatives.mixed(fit_images, fit_labels, JUDGE_NEGATIVES_PER_STEP, generator)
+        return torch.cat([images, fakes]), torch.cat([labels, torch.full((len(fakes),), NOT_A_DIGIT)])
+
+    _train_steps(classifier, fit_images, fit_labels, steps, generator, device, progress, "digit judge",
+                 batch=digits_and_negatives)
     held_images, held_labels = data.train_images[-held_out:], data.train_labels[-held_out:]
     held_negatives = negatives.mixed(held_images, held_labels, held_out, torch.Generator().manual_seed(seed + 1))
     logits = logits_of(classifier, torch.cat([held_images, held_negatives]))
@@ -430,10 +435,7 @@ def classify(classifier: nn.Module, images: torch.Tensor, device: torch.device |
              batch_size: int = JUDGE_BATCH_SIZE) -> Verdict:
     """Return the classifier's ``Verdict`` on ``images`` (N, 1, 28, 28), in eval mode, batch by batch."""
     check_images(images)
-    device = device if device is not None else next(classifier.parameters()).device
-    classifier.eval()
-    logits = torch.cat([classifier(images[i : i + batch_size].to(device)).float().cpu()
-                        for i in range(0, len(images), batch_size)]) if len(images) else torch.empty(0, 10)
+    logits = logits_of(classifier, images, batch_size, device) if len(images) else torch.empty(0, 10)
     probabilities = logits.softmax(dim=1)
     confidence, digits = probabilities.max(dim=1)
     entropy = -(probabilities * probabilities.clamp_min(1e-12).log()).sum(dim=1)
@@ -535,8 +537,12 @@ def generator_report(classifier: nn.Module, images: torch.Tensor, real_labels: t
     the mix of ``real_labels`` (0: the same mix; 1: no digit in common, or no
     readable image at all); ``fewest_digit``: the digit drawn least often.
     """
-    verdict = classify(classifier, images)
-    readable = verdict.readable(threshold_of(classifier, threshold))
+    return verdict_report(classify(classifier, images), real_labels, threshold_of(classifier, threshold))
+
+
+def verdict_report(verdict: Verdict, real_labels: torch.Tensor, threshold: float) -> dict[str, Any]:
+    """Return ``generator_report``'s figures from a ``Verdict`` already made, at ``threshold``."""
+    readable = verdict.readable(threshold)
     counts = digit_counts(verdict.digits[readable])
     share = counts / max(int(counts.sum()), 1)
     real = digit_counts(real_labels) / len(real_labels)

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from . import judge
+from .generation import apply_in_batches
 
 #: The thresholds of the readable-share sweep.
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
@@ -58,16 +59,24 @@ class _GivenFeatures(nn.Module):
         return features
 
 
-@torch.no_grad()
+class _Embedding(nn.Module):
+    """Wrap a judge or classifier so that calling it returns its penultimate features (its ``embed``)."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier.embed(images)
+
+
 def features(classifier: nn.Module, images: torch.Tensor, batch_size: int = judge.JUDGE_BATCH_SIZE) -> torch.Tensor:
     """Return the judge's penultimate features (N, 128) of ``images``, on the CPU, in eval mode."""
-    judge.check_images(images)
     if not hasattr(classifier, "embed"):
         raise TypeError(f"{type(classifier).__name__} has no embed(): pass the course's digit judge or classifier.")
-    classifier.eval()
+    judge.check_images(images)
     device = next(classifier.parameters()).device
-    return torch.cat([classifier.embed(images[i : i + batch_size].to(device)).float().cpu()
-                      for i in range(0, len(images), batch_size)])
+    return apply_in_batches(_Embedding(classifier), images, device, batch_size).float()
 
 
 def frechet_distance(real: torch.Tensor, generated: torch.Tensor) -> float:
@@ -135,8 +144,8 @@ class Reference:
         images (1: as new as unseen real digits; near 0: copies); ``copy_share``, the
         share of images nearer to a training image than 99 % of the test images are.
         """
-        report = judge.generator_report(self.classifier, images, self.test_labels)
         verdict = judge.classify(self.classifier, images)
+        report = judge.verdict_report(verdict, self.test_labels, judge.threshold_of(self.classifier))
         report["readable_by_threshold"] = {f"{t:g}": float(verdict.readable(t).float().mean()) for t in thresholds}
         generated = features(self.classifier, images)
         report["frechet_distance"] = frechet_distance(self.train_features, generated)
