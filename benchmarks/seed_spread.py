@@ -24,10 +24,13 @@ Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
 - ``judge``: the digit judge's measures (notebooks 3, 4 and 6): digits kept and SSIM of the
   course model (seeds 0-2) against the noisy input and the median filter at noise 0.1-0.8,
   readable shares of decoded samples, and digits kept and SSIM across the latent sweep.
-- ``vae``: notebook 7's variational autoencoder against the course's model, seeds 0-2: readable
-  N(0, I) samples and their mix of digits, where they land, denoising MSE, k-means on the codes
-  (the means), at three weights beta of the KL term; and, to say why samples fall short, how
-  readable each model's reconstructions are and the VAE's decoded posterior samples.
+- ``vae``: notebook 7's variational autoencoder against the course's model, seeds 0-4, at six
+  weights beta of the KL term (beta = 0, the same loss without it, is the control): readable
+  N(0, I) samples by the calibrated judge and their mix of digits, where they land, denoising
+  MSE, k-means on the codes (the means) and the digits' separation (silhouette); and, to say why
+  samples fall short, how readable each model's reconstructions are, the VAE's decoded posterior
+  samples, KL(aggregate posterior || N(0, I)) by Monte Carlo, and readability against the
+  aggregate posterior's log-density.
 - ``moonshot``: notebook 6's d = 16 codes, UMAP and a Gaussian mixture, seeds 0-4, each with UMAP
   random states 0, 1 and 2, with the count matrix of every run.
 - ``generation``: the calibrated digit judge (notebook 3) and every sampler of the course's model and
@@ -47,6 +50,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 from torch import nn
 
@@ -412,25 +416,35 @@ def judge_runs(run: Runner, seeds: list[int], latent_dims: tuple[int, ...] = (2,
 
 
 #: The weights of the KL term notebook 7 compares; 1 is the ELBO and the notebook's default.
-VAE_BETAS = (0.25, 1.0, 4.0)
+#: beta = 0 is the control: the VAE's loss and noisy codes without the KL term.
+VAE_BETAS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+SILHOUETTE_IMAGES = 10_000  # training codes the clusters' separation is measured on
+DENSITY_BINS = 10  # N(0, I) samples binned by their log-density under the aggregate posterior
 VAE_EPOCHS = 30
 
 
 def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.Module) -> dict[str, Any]:
-    """What notebook 7 measures of a model, the course's or a VAE: as a denoiser, a generator and for k-means."""
+    """What notebook 7 measures of a model, the course's or a VAE: as a denoiser, a generator and for k-means.
+
+    ``classifier`` is the calibrated judge of notebook 3; each readable share is at its threshold.
+    """
     train_latent, test_latent = run.codes(trained, run.mnist.train_images), run.codes(trained, run.test_clean)
     standard = torch.randn(SAMPLES, train_latent.shape[1], generator=torch.Generator().manual_seed(EVAL_SEED))
     report, _ = generation.sampler_report(train_latent, run.mnist.train_labels, test_latent, run.mnist.test_labels,
                                           {"N(0, I)": standard})
     runs = clustering.kmeans_restarts(train_latent.numpy(), random_states=range(10), n_init=10, progress=False)
     kmeans = min(runs, key=lambda km: km.inertia_)
+    generated = generation.decode(trained.decoder, standard, run.device)
     row = {**run.denoising(trained),
-           "generated": judge.generator_report(classifier, generation.decode(trained.decoder, standard, run.device),
-                                               run.mnist.test_labels),
+           "generated": judge.generator_report(classifier, generated, run.mnist.test_labels),
            "median_distance": report["N(0, I)"]["median_distance"],
            "median_distance_real": report["real test codes"]["median_distance"],
-           "kmeans": clustering.cluster_scores(kmeans.labels_, run.train_labels)}
-    # The ceiling for any sampler: how readable the model's own reconstructions of clean test images are.
+           "kmeans": clustering.cluster_scores(kmeans.labels_, run.train_labels),
+           # How far apart the digits' codes sit: the silhouette of the true labels (scale-free, so it
+           # compares models whose codes have different spreads; 1: tight and far apart, 0: overlapping).
+           "silhouette": float(silhouette_score(train_latent.numpy(), run.train_labels,
+                                                sample_size=SILHOUETTE_IMAGES, random_state=EVAL_SEED))}
+    # A reference, not a ceiling: how readable the model's own reconstructions of clean test images are.
     row["reconstructed"] = judge.generator_report(
         classifier, training.denoise(trained.encoder, trained.decoder, run.test_clean, run.device),
         run.mnist.test_labels)
@@ -442,32 +456,45 @@ def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.M
         drawn = vae.reparameterize(mean, logvar, torch.Generator().manual_seed(EVAL_SEED))
         row["posterior_sampled"] = judge.generator_report(
             classifier, generation.decode(trained.decoder, drawn, run.device), run.mnist.test_labels)
+        # ELBO surgery: the mean KL is the information the code carries plus KL(aggregate posterior || N(0, I)).
+        row["aggregate_kl"] = vae.aggregate_kl(mean, logvar, SAMPLES, torch.Generator().manual_seed(EVAL_SEED))
+        row["mutual_information"] = row["elbo"]["kl"] - row["aggregate_kl"]
+        # Which N(0, I) samples read as digits: by their log-density under the aggregate posterior, in deciles.
+        density = vae.aggregate_log_density(standard, mean, logvar)
+        readable = judge.classify(classifier, generated).readable(judge.threshold_of(classifier))
+        order = density.argsort()
+        row["readable_by_density"] = [
+            {"log_density": float(density[part].median()), "readable_share": float(readable[part].float().mean())}
+            for part in order.chunk(DENSITY_BINS)]
     return row
 
 
 def vae_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
-    """Notebook 7: the VAE at three betas against the course's model, by the same measures, over training seeds."""
-    classifier = judge.load_or_train_classifier(run.mnist, run.device, run.checkpoint_dir, progress=False)
+    """Notebook 7: the VAE at several betas (0 the control) against the course's model, over training seeds."""
+    the_judge = judge.load_or_train_judge(run.mnist, run.device, run.checkpoint_dir, progress=False)
     rows = []
     for seed in seeds:
         start = time.perf_counter()
-        row: dict[str, Any] = {"seed": seed, "autoencoder": generative_row(run, run.train(seed=seed), classifier),
+        row: dict[str, Any] = {"seed": seed, "autoencoder": generative_row(run, run.train(seed=seed), the_judge),
                                "vae": {}}
         for beta in VAE_BETAS:
             config = vae.VAEConfig(num_epochs=VAE_EPOCHS, seed=seed, beta=beta)
             trained = training.train_or_load(config, run.mnist, run.device, checkpoint_dir=run.checkpoint_dir,
                                              progress=False)
             row["vae"][f"{beta:g}"] = {"train_loss": trained.history["train_loss"][-1],
-                                       **generative_row(run, trained, classifier)}
+                                       **generative_row(run, trained, the_judge)}
         rows.append(row)
         print(f"seed {seed}: readable N(0, I): autoencoder "
               f"{row['autoencoder']['generated']['readable_share']:.3f}, VAE " + ", ".join(
                   f"beta {beta}: {values['generated']['readable_share']:.3f} (MSE {values['denoised_mse']:.4f}, "
-                  f"k-means {values['kmeans']['accuracy_mode']:.3f})" for beta, values in row["vae"].items())
+                  f"k-means {values['kmeans']['accuracy_mode']:.3f}, KL(q||p) {values['aggregate_kl']:.2f})"
+                  for beta, values in row["vae"].items())
               + f" ({time.perf_counter() - start:.0f} s)", flush=True)
     return {"settings": {"num_epochs": VAE_EPOCHS, "betas": list(VAE_BETAS), "noise_factor": NOISE_FACTOR,
                          "latent_dim": 4, "lr": 1e-3, "batch_size": 256, "samples": SAMPLES,
-                         "readable_confidence": judge.READABLE_CONFIDENCE, "kmeans": "best inertia of 10 x n_init 10"},
+                         "judge_steps": judge.judge_steps(run.mnist), "judge_threshold": float(the_judge.threshold),
+                         "kmeans": "best inertia of 10 x n_init 10", "silhouette_images": SILHOUETTE_IMAGES,
+                         "density_bins": DENSITY_BINS},
             "rows": rows}
 
 
@@ -549,7 +576,7 @@ EXPERIMENTS: dict[str, tuple[Callable[[Runner, list[int]], dict[str, Any]], list
     "affine": (affine, [0, 1, 2]),
     "sweep": (sweep, [0, 1, 2]),
     "judge": (judge_runs, [0, 1, 2]),
-    "vae": (vae_runs, [0, 1, 2]),
+    "vae": (vae_runs, [0, 1, 2, 3, 4]),
     "moonshot": (moonshot, [0, 1, 2, 3, 4]),
     "generation": (generation_runs, [0, 1, 2, 3, 4]),
     "exercises": (exercises, [0]),
