@@ -3,6 +3,8 @@
 #   make test     creates .venv if needed, installs everything, runs the whole test suite
 #   make student  writes the student edition (solutions replaced by stubs) into student/ (or DIR=...)
 #   make checkpoints DIR=...   trains every model the notebooks use into DIR, once, for a class to share
+#   make site     builds the course site (the notebooks with their committed outputs, and the pages in book/)
+#                 into site/, offline; open site/index.html
 # Options: make course ARGS="--notebooks 01 03 -p num_epochs 5"   PYTHON=python3.12
 
 PYTHON ?= python3
@@ -10,7 +12,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup course test lab benchmark student checkpoints clean
+SITE_STAMP := $(VENV)/.site-installed
+
+.PHONY: setup course test lab benchmark student checkpoints site clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,8 +40,17 @@ student: $(STAMP)
 checkpoints: $(STAMP)
 	$(BIN)/python -m dae_utils.course run --notebooks 03 06 07 -p checkpoint_dir "$(or $(DIR),checkpoints)" $(ARGS)
 
+# The site's packages are an extra, so the two set-up commands stay lean. Every Sphinx warning is an error.
+$(SITE_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[site]"
+	touch $(SITE_STAMP)
+
+site: $(SITE_STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html -d site/.doctrees -c book . site
+	@echo "The course site is in site/: open site/index.html in a browser."
+
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) runs checkpoints student .pytest_cache *.egg-info
+	rm -rf $(VENV) runs checkpoints student site .pytest_cache *.egg-info

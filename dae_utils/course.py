@@ -398,7 +398,8 @@ GRADING_CELL_TIMEOUT_S = 600
 NBGRADER_CONFIG = """\
 # An nbgrader course for the denoising-autoencoder course, written by
 #     python -m dae_utils.course nbgrader --course-dir {course_dir}
-# See the course's README, "Grading a class with nbgrader". Run nbgrader's commands in this folder.
+# See the course site's page For instructors (book/instructors.md), "Grading a class with nbgrader".
+# Run nbgrader's commands in this folder.
 import os
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
@@ -596,7 +597,8 @@ def main(argv: list[str] | None = None) -> int:
             for path in written:
                 print(f"wrote {path}")
             print(f"Next, in {args.course_dir}: nbgrader generate_assignment <notebook>, and after the "
-                  "submissions are collected, nbgrader autograde <notebook> (README: Grading a class with nbgrader)")
+                  "submissions are collected, nbgrader autograde <notebook> "
+                  "(book/instructors.md: Grading a class with nbgrader)")
             return 0
         notebooks = find_notebooks(args.notebook_dir, args.notebooks)
         # Check everything that can be checked before the run folder exists, so a refused

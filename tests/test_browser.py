@@ -4,7 +4,6 @@ Skipped, with the reason, where no Chromium is installed (``apt-get install chro
 ``.ci/run`` installs it, so CI always runs these.
 """
 
-import os
 import shutil
 import socket
 import statistics
@@ -16,16 +15,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from chromium import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from nbformat.v4 import new_code_cell, new_notebook
 
-CHROMIUM = os.environ.get("DAE_CHROMIUM", "/usr/bin/chromium")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-)
-# Chromium without the flags that make it reach for the network at start-up (there is none here).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+pytestmark = needs_chromium
 
 NOISE_CELL = """
 import torch

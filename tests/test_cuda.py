@@ -1,7 +1,7 @@
 """The course on a CUDA GPU: device choice, training, checkpoints across devices, the latent explorer.
 
 These run only where PyTorch sees a CUDA GPU and are skipped, with the reason,
-everywhere else (CI has none). The README's "Speed" section says where they
+everywhere else (CI has none). The course site's "Speed" page (book/speed.md) says where they
 last ran.
 """
 

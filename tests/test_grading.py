@@ -15,7 +15,7 @@ ASSIGNMENT = "01_noise_and_data"
 
 
 def nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run an nbgrader command as the README says: with the virtual environment's bin/ on the PATH.
+    """Run an nbgrader command as book/instructors.md says: with the virtual environment's bin/ on the PATH.
 
     nbgrader runs ``alembic`` (its database migrations) by name, so without that it fails.
     """

@@ -68,3 +68,12 @@ def test_make_student_keeps_a_folder_name_with_a_space_whole():
     printed = subprocess.run(["make", "-n", "student", "DIR=my student edition"], cwd=ROOT, capture_output=True,
                              text=True, check=True).stdout
     assert '--output-dir "my student edition"' in printed
+
+
+def test_the_readme_is_short_and_links_every_page_of_the_site():
+    """A student finds the quick start in two minutes; what left the README is one link away, on the site."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.split()) <= 1_250
+    pages = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "book").glob("*.md") if p.stem != "index")
+    assert pages and [page for page in pages if f"]({page}" not in readme] == []
+    assert "make site" in readme

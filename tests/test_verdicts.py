@@ -4,8 +4,9 @@ A verdict is written in the course's words (``evidence.VERDICT``): "lower by 0.0
 (95 % CI 0.0027 to 0.0095" or "not established: the data allow a difference from
 -0.0142 to +0.0020". Each one in a notebook's prose must agree, in direction and in
 both ends of its interval (at the precision written), with one that a code cell of the
-same notebook printed with ``evidence.compare``; each one in the README, with one that
-some notebook printed. Words that read "not established" as "equal" are refused.
+same notebook printed with ``evidence.compare``; each one in the README and in the course
+site's pages (``book/*.md``), with one that some notebook printed. Words that read "not
+established" as "equal" are refused.
 """
 
 from __future__ import annotations
@@ -84,11 +85,15 @@ def test_rounding_is_honest():
     assert unmatched("not established: the data allow a difference from -16.4 % to +5.2 %", percent) == []
 
 
-def test_the_readme_states_only_printed_verdicts_and_no_ties():
-    readme = (ROOT / "README.md").read_text()
+PAGES = [ROOT / "README.md", *sorted((ROOT / "book").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_the_readme_and_the_site_state_only_printed_verdicts_and_no_ties(page):
+    text = page.read_text()
     printed = [v for path in NOTEBOOKS for v in evidence.stated_verdicts(printed_text(nbformat.read(path, 4)))]
-    assert unmatched(readme, printed) == []
-    assert [m.group(0) for m in FORBIDDEN.finditer(readme)] == []
+    assert unmatched(text, printed) == []
+    assert [m.group(0) for m in FORBIDDEN.finditer(text)] == []
 
 
 def test_notebook_5_counts_the_verdicts_there_are():
