@@ -713,3 +713,103 @@ def check_kl(kl_mine: Callable[..., Any]) -> None:
                      "images.")
     _passed("the KL term agrees with torch.distributions.kl_divergence, summed over the code's dimensions and "
             "averaged over the images, for batches of 8, 5 and 1.")
+
+
+#: The ELBO check's batches: (images, code size, beta), so that a beta left out or misplaced shows.
+ELBO_CASES = ((8, 4, 1.0), (5, 3, 4.0), (3, 4, 0.25))
+
+
+def _elbo_parts(recon: torch.Tensor, target: torch.Tensor, mean: torch.Tensor,
+                logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return each image's reconstruction term (BCE summed over pixels) and KL term, in float64, (B,) each."""
+    recon64, target64, mean64, logvar64 = (t.detach().double() for t in (recon, target, mean, logvar))
+    bce = -(target64 * recon64.log() + (1 - target64) * (1 - recon64).log()).flatten(1).sum(1)
+    kl_per_image = 0.5 * (logvar64.exp() + mean64**2 - 1 - logvar64).sum(1)
+    return bce, kl_per_image
+
+
+def check_elbo_loss(elbo_loss_mine: Callable[..., Any]) -> None:
+    """Check ``elbo_loss_mine(recon, target, mean, logvar, beta)``: the VAE's loss, one number for the batch.
+
+    The loss per image is the binary cross-entropy of the decoded ``recon`` against the
+    clean ``target``, summed over the pixels, plus ``beta`` times the KL term summed
+    over the code's dimensions; the batch's loss is its average over the images. Honest
+    variants pass: a hand-written cross-entropy (with or without clamping the
+    logarithm), ``F.binary_cross_entropy``, the KL by its closed form or by
+    ``torch.distributions``, and returning the two terms as well, as long as the loss
+    comes first. It must be a tensor with a gradient, since training steps on it, and
+    the check compares that gradient with the right one. ``vae.elbo_loss`` is refused.
+    """
+    import torch.nn.functional as F
+
+    from . import vae
+
+    for batch, dim, beta in ELBO_CASES:
+        generator = torch.Generator().manual_seed(CHECK_SEED + batch)
+        target = _images(batch, seed=CHECK_SEED + batch)
+        # Decodes strictly inside (0, 1), as a sigmoid gives them, so clamping the logarithm changes nothing.
+        recon = torch.sigmoid(torch.randn(batch, 1, 28, 28, generator=generator) * 2).clamp(0.01, 0.99)
+        mean = torch.randn(batch, dim, generator=generator) * 1.5
+        logvar = torch.randn(batch, dim, generator=generator) - 0.5
+        leaves = {name: value.clone().requires_grad_(True) for name, value in
+                  (("recon", recon), ("mean", mean), ("logvar", logvar))}
+        # The answer gets what training gives it: tensors inside the autograd graph, not leaves.
+        inputs = {"recon": leaves["recon"] * 1, "target": target.clone(), "mean": leaves["mean"] * 1,
+                  "logvar": leaves["logvar"] * 1}
+        kept = _kept({name: value.detach() for name, value in inputs.items()})
+        returned = _calls_checked({"vae.elbo_loss": vae.elbo_loss}, elbo_loss_mine, inputs["recon"],
+                                  inputs["target"], inputs["mean"], inputs["logvar"], beta)
+        _unchanged({name: value.detach() for name, value in inputs.items()}, kept)
+        if isinstance(returned, (tuple, list)) or hasattr(returned, "loss"):
+            returned = returned.loss if hasattr(returned, "loss") else (returned[0] if len(returned) else None)
+        bce, kl_per_image = _elbo_parts(recon, target, mean, logvar)
+        expected = float((bce + beta * kl_per_image).mean())
+        if isinstance(returned, torch.Tensor) and returned.numel() == batch and batch > 1:
+            raise NotYet(f"Your function returns one loss per image, shape {tuple(returned.shape)}. Return the "
+                         "batch's average as one number: the optimiser steps on one loss.")
+        value = returned.detach() if isinstance(returned, torch.Tensor) else returned
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and math.isnan(float(value)):
+            raise NotYet("Your loss is NaN: a logarithm of 0 or of a negative number? The cross-entropy takes the "
+                         "log of the decoded pixels and of 1 minus them, never of the target.")
+        got = _number(value, "the loss")
+        if math.isclose(got, expected, rel_tol=1e-4):
+            if not isinstance(returned, torch.Tensor) or returned.grad_fn is None:
+                raise NotYet("Your loss has the right value but no gradient: it was turned into a plain number "
+                             "(float(), .item(), NumPy) or computed from detached tensors. Training steps on its "
+                             "gradient, so return the tensor itself.")
+            returned.backward()
+            # d loss / d mean = beta * mean / B: the KL's gradient, averaged over the batch.
+            if leaves["mean"].grad is None or not torch.allclose(leaves["mean"].grad, beta * mean / batch,
+                                                                 rtol=1e-3, atol=1e-6):
+                raise NotYet("Your loss has the right value, but its gradient with respect to the mean is not "
+                             "beta * mean / batch size. Is part of it computed from a detached copy?")
+            continue
+        recon64, target64 = recon.double(), target.double()
+        kl_mean = float(kl_per_image.mean())
+        wrong = {
+            "Your reconstruction term is averaged over the pixels: sum it over each image's 784 pixels. The sum is "
+            "the image's negative log-likelihood, and its scale is what the KL term is weighed against.":
+                float(bce.mean() / recon[0].numel() + beta * kl_mean),
+            f"Your loss is {batch} times the right one: it is summed over the batch instead of averaged, so it "
+            "would grow with the batch size.": batch * expected,
+            "Your loss ignores beta: it multiplies the KL term, and this batch has beta = "
+            f"{beta:g}.": float(bce.mean() + kl_mean),
+            "beta multiplies your reconstruction term; it weighs the KL term.": float(beta * bce.mean() + kl_mean),
+            "Your KL term is subtracted: the loss is the *negative* ELBO, reconstruction + beta * KL, and both "
+            "terms are costs.": float(bce.mean() - beta * kl_mean),
+            "Your reconstruction term is the squared error. The VAE of this notebook reads each pixel as the "
+            "probability of ink (section 7.3): use the binary cross-entropy, summed over the pixels.":
+                float((recon64 - target64).pow(2).flatten(1).sum(1).mean() + beta * kl_mean),
+            # PyTorch's cross-entropy clamps its logarithms at -100, so the swapped call stays finite.
+            "Your cross-entropy has its arguments swapped: the decoded pixels are the probabilities inside the "
+            "logarithm, the clean image is the target, and PyTorch's cross-entropy takes the prediction first.":
+                float(F.binary_cross_entropy(target64, recon64, reduction="sum") / batch + beta * kl_mean),
+        }
+        for hint, value in wrong.items():
+            if math.isfinite(value) and math.isclose(got, value, rel_tol=1e-4):
+                raise NotYet(hint)
+        raise NotYet(f"For a batch of {batch} images with beta = {beta:g} your loss is {got:.6g}; it should be "
+                     f"{expected:.6g}. Per image: the cross-entropy summed over the pixels, plus beta times the KL "
+                     "summed over the code's dimensions; then the average over the images.")
+    _passed("the loss is the cross-entropy summed over the pixels plus beta times the KL, averaged over the images, "
+            "for batches of 8, 5 and 3 at beta = 1, 4 and 0.25, and its gradient reaches the code.")

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
@@ -424,6 +425,55 @@ KL = {
 }
 
 
+def _elbo(recon, target, mean, logvar, beta, *, pixels="sum", batch="mean", kl_weight=None, rec_weight=1.0,
+          reconstruction=None):
+    rec = F.binary_cross_entropy(recon, target, reduction="none").flatten(1) if reconstruction is None \
+        else reconstruction(recon, target).flatten(1)
+    rec = rec.sum(1) if pixels == "sum" else rec.mean(1)
+    kl = 0.5 * (logvar.exp() + mean**2 - 1 - logvar).sum(1)
+    per_image = rec_weight * rec + (beta if kl_weight is None else kl_weight(beta)) * kl
+    return per_image.mean() if batch == "mean" else per_image.sum()
+
+
+def _elbo_by_hand(recon, target, mean, logvar, beta):
+    """The textbook way: log-likelihood with a clamped log, KL from torch.distributions, and the terms returned."""
+    log = lambda t: t.clamp_min(1e-12).log()  # noqa: E731
+    rec = -(target * log(recon) + (1 - target) * log(1 - recon)).sum(dim=(1, 2, 3)).mean()
+    kl = torch.distributions.kl_divergence(torch.distributions.Normal(mean, (0.5 * logvar).exp()),
+                                           torch.distributions.Normal(0.0, 1.0)).sum(1).mean()
+    return rec + beta * kl, rec, kl
+
+
+def _elbo_in_place(recon, target, mean, logvar, beta):
+    recon.clamp_(0.05, 0.95)
+    return _elbo(recon, target, mean, logvar, beta)
+
+
+ELBO = {
+    "F.binary_cross_entropy, summed": (_elbo, RIGHT),
+    "by hand, returning the terms too": (_elbo_by_hand, RIGHT),
+    "the course's ELBOTerms": (lambda *a: vae.ELBOTerms(_elbo(*a), _elbo(*a), _elbo(*a)), RIGHT),
+    "float64": (lambda r, t, m, lv, b: _elbo(r.double(), t.double(), m.double(), lv.double(), b), RIGHT),
+    "averaged over the pixels": (lambda *a: _elbo(*a, pixels="mean"), "averaged over the pixels"),
+    "summed over the batch": (lambda *a: _elbo(*a, batch="sum"), "summed over the batch"),
+    "beta left out": (lambda *a: _elbo(*a, kl_weight=lambda b: 1.0), "ignores beta"),
+    "beta on the reconstruction": (lambda *a: _elbo(*a, kl_weight=lambda b: 1.0, rec_weight=a[-1]),
+                                   "beta multiplies your reconstruction"),
+    "KL subtracted": (lambda *a: _elbo(*a, kl_weight=lambda b: -b), "subtracted"),
+    "squared error": (lambda *a: _elbo(*a, reconstruction=lambda r, t: (r - t) ** 2), "squared error"),
+    "arguments swapped": (lambda r, t, m, lv, b: _elbo(t, r, m, lv, b), "swapped"),
+    "a plain number": (lambda *a: _elbo(*a).item(), "no gradient"),
+    "KL from a detached mean": (lambda r, t, m, lv, b: _elbo(r, t, m.detach(), lv, b), "gradient with respect"),
+    "one per image": (lambda r, t, m, lv, b: F.binary_cross_entropy(r, t, reduction="none").sum(dim=(1, 2, 3)),
+                      "one loss per image"),
+    "the course's own": (lambda *a: vae.elbo_loss(*a).loss, "calls `vae.elbo_loss`"),
+    "changes recon in place": (_elbo_in_place, "changed its input `recon`"),
+    "None": (lambda *a: None, "returned None"),
+    "NaN": (lambda *a: _elbo(*a) * float("nan"), "NaN"),
+    "something else": (lambda *a: _elbo(*a) + 1, "it should be"),
+}
+
+
 def _decoder():
     torch.manual_seed(0)
     return Decoder(4)
@@ -443,6 +493,7 @@ TABLE = [
       for name, (answer, outcome) in HUNGARIAN_COUNTS.items()],
     *[(exercises.check_reparameterize, name, answer, outcome, ()) for name, (answer, outcome) in REPARAM.items()],
     *[(exercises.check_kl, name, answer, outcome, ()) for name, (answer, outcome) in KL.items()],
+    *[(exercises.check_elbo_loss, name, answer, outcome, ()) for name, (answer, outcome) in ELBO.items()],
 ]
 
 
@@ -467,7 +518,7 @@ def test_each_answer_gets_the_verdict_it_deserves(check, answer, outcome, extra,
 def test_the_table_is_long_and_every_check_has_right_and_wrong_answers():
     assert len(TABLE) >= 100
     for table in (BLACK_PIXEL, ADD_NOISE_MAP, BATCH_NORM_EVAL, TRAIN_STEP_L1, FITTED, MODE_COUNTS, HUNGARIAN_COUNTS,
-                  REPARAM, KL):
+                  REPARAM, KL, ELBO):
         outcomes = [outcome for _, outcome in table.values()]
         assert RIGHT in outcomes and sum(o is not RIGHT for o in outcomes) >= 5
 
@@ -477,7 +528,8 @@ SOLUTION_LINES = ["torch.randn(images.shape, generator=generator)", "noise_std *
                   "argmax(", "linear_sum_assignment(", "maximize=True", "optimizer.zero_grad()", "loss.backward()",
                   "l1_loss(denoised, clean)", "abs().mean()", "running_mean.view", "view(1, -1, 1, 1)",
                   "torch.no_grad()", "linalg.cholesky", "torch.cov(", "z @ ", "exp(0.5 * logvar)",
-                  "0.5 * (logvar.exp()", "1 + logvar - mean"]
+                  "0.5 * (logvar.exp()", "1 + logvar - mean",
+                  "binary_cross_entropy(recon"]
 
 
 def test_no_hint_gives_the_solution_line_away():
@@ -493,7 +545,7 @@ def test_unfinished_answers_raise_not_implemented():
 
     for check in (exercises.check_add_noise_map, exercises.check_batch_norm_eval, exercises.check_black_pixel_mse,
                   exercises.check_train_step_l1, exercises.check_mode_mapping_counts, exercises.check_hungarian_counts,
-                  exercises.check_reparameterize, exercises.check_kl):
+                  exercises.check_reparameterize, exercises.check_kl, exercises.check_elbo_loss):
         with pytest.raises(NotImplementedError):
             check(stub)
     with pytest.raises(NotImplementedError):

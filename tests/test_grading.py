@@ -78,7 +78,7 @@ def test_the_course_folder_holds_one_assignment_per_notebook_and_a_documented_co
                 answers[cell.metadata["nbgrader"]["grade_id"]] = cell.source
     assert sorted(answers) == ["nb01-open-2", "nb02-open-3", "nb02-open-5", "nb03-open-4", "nb04-open-3",
                                "nb04-open-4", "nb05-open-2", "nb05-open-3", "nb05-open-4", "nb06-open-2",
-                               "nb06-open-3", "nb07-open-4"]
+                               "nb06-open-3", "nb07-open-5"]
     assert all("### BEGIN SOLUTION\n\n### END SOLUTION" in text for text in answers.values())
     # A used folder and a missing checkpoint folder are refused before anything is written.
     assert course.main(["nbgrader", "--course-dir", str(course_dir)]) == 1
