@@ -441,14 +441,74 @@ def test_every_notebook_has_checked_exercises_with_nbgrader_metadata():
 SESSION_MINUTES = 90
 
 
+TIME_ESTIMATE = re.compile(r"\*\*Time:\*\* about (\d+) minutes \((\d+) to read and run, (\d+) for the exercises\)")
+#: The estimate's method, as book/about.md states it: prose at 120 words a minute, 2 seconds for each line of
+#: code and of printed text, half a minute for each figure; sections marked *going further* and the exercises
+#: are left out (the exercises are counted on their own, 10 to 15 minutes each).
+WORDS_PER_MINUTE = 120
+SECONDS_PER_LINE = 2
+MINUTES_PER_FIGURE = 0.5
+
+
+def reading_minutes(notebook: nbformat.NotebookNode) -> float:
+    """Return the minutes the estimate's method gives for reading a notebook up to its exercises."""
+    words = lines = figures = 0
+    skipped_level = None  # the level of the going-further heading being skipped, if any
+    for cell in notebook.cells:
+        heading = re.match(r"(#+) (.*)", cell.source) if cell.cell_type == "markdown" else None
+        if heading:
+            level, title = len(heading.group(1)), heading.group(2)
+            if title.startswith("Exercises"):
+                break
+            if skipped_level is not None and level <= skipped_level:
+                skipped_level = None
+            if skipped_level is None and "going further" in title.lower():
+                skipped_level = level
+        if skipped_level is not None:
+            continue
+        if cell.cell_type == "markdown":
+            words += len(cell.source.split())
+            continue
+        lines += len(cell.source.splitlines())
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            figures += "image/png" in data
+            lines += len(output.get("text", "").splitlines()) + (
+                len(data.get("text/plain", "").splitlines()) if "image/png" not in data else 0)
+    return words / WORDS_PER_MINUTE + lines * SECONDS_PER_LINE / 60 + figures * MINUTES_PER_FIGURE
+
+
+def test_reading_minutes_counts_what_it_says():
+    notebook = new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title\n\n" + "word " * 238),  # 240 words: 2 minutes
+        new_code_cell("a = 1\nb = 2\nc = 3"),  # 3 lines, and 27 printed below: 1 minute
+        nbformat.v4.new_markdown_cell("## 1.1 Going further: skipped\n\n" + "word " * 600),
+        new_code_cell("skipped()"),
+        nbformat.v4.new_markdown_cell("## 1.2 Counted again"),  # 4 words
+        nbformat.v4.new_markdown_cell("## Exercises\n\n" + "word " * 600),
+    ])
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="x\n" * 27),
+                                 nbformat.v4.new_output("display_data", data={"image/png": "", "text/plain": "<Fig>"})]
+    assert reading_minutes(notebook) == pytest.approx(2 + 4 / 120 + 1 + 0.5)
+
+
 def test_every_notebook_opens_with_a_time_estimate_that_fits_one_session():
     for path in course.find_notebooks():
-        first = nbformat.read(path, as_version=4).cells[0].source
-        match = re.search(r"\*\*Time:\*\* about (\d+) minutes \((\d+) to read and run, (\d+) for the exercises\)",
-                          first)
+        notebook = nbformat.read(path, as_version=4)
+        match = TIME_ESTIMATE.search(notebook.cells[0].source)
         assert match, f"{path.name}: the first cell gives no time estimate"
         total, reading, exercises = map(int, match.groups())
         assert total == reading + exercises <= SESSION_MINUTES, path.name
+
+
+def test_each_time_estimate_covers_its_reading_by_the_stated_method():
+    """The stated minutes to read and run are at least the method's reading time (less 15 % for rounding), and
+    leave no more than 15 minutes beside it for the cells' computing (a notebook that computes longer says so)."""
+    for path in course.find_notebooks():
+        notebook = nbformat.read(path, as_version=4)
+        stated = int(TIME_ESTIMATE.search(notebook.cells[0].source).group(2))
+        counted = reading_minutes(notebook)
+        assert 0.85 * counted <= stated <= counted + 15, f"{path.name}: {stated} minutes stated, {counted:.0f} counted"
 
 
 def test_a_dangling_link_as_output_dir_is_called_what_it_is(tmp_path, capsys):
