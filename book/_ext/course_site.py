@@ -45,7 +45,7 @@ def read_notebook(text: str) -> nbformat.NotebookNode:
 
 
 def keep_outputs_in_the_build(app: Sphinx) -> None:
-    """Write myst-nb's output images beside the doctrees (its default is the output folder's parent)."""
+    """Write myst-nb's output images among the doctrees (its default is the output folder's parent)."""
     app.env.mystnb_config = app.env.mystnb_config.copy(
         output_folder=str(Path(app.doctreedir).resolve() / "jupyter_execute"))
 
