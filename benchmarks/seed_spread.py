@@ -434,9 +434,10 @@ def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.M
                                           {"N(0, I)": standard})
     runs = clustering.kmeans_restarts(train_latent.numpy(), random_states=range(10), n_init=10, progress=False)
     kmeans = min(runs, key=lambda km: km.inertia_)
-    generated = generation.decode(trained.decoder, standard, run.device)
+    threshold = judge.threshold_of(classifier)
+    verdict = judge.classify(classifier, generation.decode(trained.decoder, standard, run.device))
     row = {**run.denoising(trained),
-           "generated": judge.generator_report(classifier, generated, run.mnist.test_labels),
+           "generated": judge.verdict_report(verdict, run.mnist.test_labels, threshold),
            "median_distance": report["N(0, I)"]["median_distance"],
            "median_distance_real": report["real test codes"]["median_distance"],
            "kmeans": clustering.cluster_scores(kmeans.labels_, run.train_labels),
@@ -461,7 +462,7 @@ def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.M
         row["mutual_information"] = row["elbo"]["kl"] - row["aggregate_kl"]
         # Which N(0, I) samples read as digits: by their log-density under the aggregate posterior, in deciles.
         density = vae.aggregate_log_density(standard, mean, logvar)
-        readable = judge.classify(classifier, generated).readable(judge.threshold_of(classifier))
+        readable = verdict.readable(threshold)
         order = density.argsort()
         row["readable_by_density"] = [
             {"log_density": float(density[part].median()), "readable_share": float(readable[part].float().mean())}

@@ -719,15 +719,6 @@ def check_kl(kl_mine: Callable[..., Any]) -> None:
 ELBO_CASES = ((8, 4, 1.0), (5, 3, 4.0), (3, 4, 0.25))
 
 
-def _elbo_parts(recon: torch.Tensor, target: torch.Tensor, mean: torch.Tensor,
-                logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return each image's reconstruction term (BCE summed over pixels) and KL term, in float64, (B,) each."""
-    recon64, target64, mean64, logvar64 = (t.detach().double() for t in (recon, target, mean, logvar))
-    bce = -(target64 * recon64.log() + (1 - target64) * (1 - recon64).log()).flatten(1).sum(1)
-    kl_per_image = 0.5 * (logvar64.exp() + mean64**2 - 1 - logvar64).sum(1)
-    return bce, kl_per_image
-
-
 def check_elbo_loss(elbo_loss_mine: Callable[..., Any]) -> None:
     """Check ``elbo_loss_mine(recon, target, mean, logvar, beta)``: the VAE's loss, one number for the batch.
 
@@ -762,8 +753,10 @@ def check_elbo_loss(elbo_loss_mine: Callable[..., Any]) -> None:
         _unchanged({name: value.detach() for name, value in inputs.items()}, kept)
         if isinstance(returned, (tuple, list)) or hasattr(returned, "loss"):
             returned = returned.loss if hasattr(returned, "loss") else (returned[0] if len(returned) else None)
-        bce, kl_per_image = _elbo_parts(recon, target, mean, logvar)
-        expected = float((bce + beta * kl_per_image).mean())
+        recon64, target64 = recon.double(), target.double()
+        # The reference: the course's own loss (tested against a hand computation), in float64.
+        terms = vae.elbo_loss(recon64, target64, mean.double(), logvar.double(), beta)
+        expected, reconstruction, kl_mean = float(terms.loss), float(terms.reconstruction), float(terms.kl)
         if isinstance(returned, torch.Tensor) and returned.numel() == batch and batch > 1:
             raise NotYet(f"Your function returns one loss per image, shape {tuple(returned.shape)}. Return the "
                          "batch's average as one number: the optimiser steps on one loss.")
@@ -784,19 +777,17 @@ def check_elbo_loss(elbo_loss_mine: Callable[..., Any]) -> None:
                 raise NotYet("Your loss has the right value, but its gradient with respect to the mean is not "
                              "beta * mean / batch size. Is part of it computed from a detached copy?")
             continue
-        recon64, target64 = recon.double(), target.double()
-        kl_mean = float(kl_per_image.mean())
         wrong = {
             "Your reconstruction term is averaged over the pixels: sum it over each image's 784 pixels. The sum is "
             "the image's negative log-likelihood, and its scale is what the KL term is weighed against.":
-                float(bce.mean() / recon[0].numel() + beta * kl_mean),
+                reconstruction / recon[0].numel() + beta * kl_mean,
             f"Your loss is {batch} times the right one: it is summed over the batch instead of averaged, so it "
             "would grow with the batch size.": batch * expected,
             "Your loss ignores beta: it multiplies the KL term, and this batch has beta = "
-            f"{beta:g}.": float(bce.mean() + kl_mean),
-            "beta multiplies your reconstruction term; it weighs the KL term.": float(beta * bce.mean() + kl_mean),
+            f"{beta:g}.": reconstruction + kl_mean,
+            "beta multiplies your reconstruction term; it weighs the KL term.": beta * reconstruction + kl_mean,
             "Your KL term is subtracted: the loss is the *negative* ELBO, reconstruction + beta * KL, and both "
-            "terms are costs.": float(bce.mean() - beta * kl_mean),
+            "terms are costs.": reconstruction - beta * kl_mean,
             "Your reconstruction term is the squared error. The VAE of this notebook reads each pixel as the "
             "probability of ink (section 7.3): use the binary cross-entropy, summed over the pixels.":
                 float((recon64 - target64).pow(2).flatten(1).sum(1).mean() + beta * kl_mean),
@@ -805,8 +796,8 @@ def check_elbo_loss(elbo_loss_mine: Callable[..., Any]) -> None:
             "logarithm, the clean image is the target, and PyTorch's cross-entropy takes the prediction first.":
                 float(F.binary_cross_entropy(target64, recon64, reduction="sum") / batch + beta * kl_mean),
         }
-        for hint, value in wrong.items():
-            if math.isfinite(value) and math.isclose(got, value, rel_tol=1e-4):
+        for hint, wrong_value in wrong.items():
+            if math.isfinite(wrong_value) and math.isclose(got, wrong_value, rel_tol=1e-4):
                 raise NotYet(hint)
         raise NotYet(f"For a batch of {batch} images with beta = {beta:g} your loss is {got:.6g}; it should be "
                      f"{expected:.6g}. Per image: the cross-entropy summed over the pixels, plus beta times the KL "

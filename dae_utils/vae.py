@@ -225,8 +225,8 @@ def aggregate_kl(mean: torch.Tensor, logvar: torch.Tensor, samples: int = 10_000
     """Estimate KL(q(z) || N(0, I)) in nats, q the aggregate posterior of the images behind ``mean``, ``logvar``.
 
     Monte Carlo: draw ``samples`` codes from q (an image at random, then a code from its
-    Gaussian) and average log q(z) - log N(z; 0, I). In d = 4 this is cheap and its
-    standard error small. With the average per-image KL it splits the KL term
+    Gaussian) and average log q(z) - log N(z; 0, I); in d = 4 this is cheap. The estimate
+    spreads more the further q lies from N(0, I). With the average per-image KL it splits the KL term
     (Hoffman and Johnson 2016, "ELBO surgery"): mean KL = I(image; code) + KL(q || N(0, I)).
     """
     picked = torch.randint(len(mean), (samples,), generator=generator)
