@@ -390,12 +390,13 @@ def describe(results: dict[str, Any]) -> str:
     """Return one line saying what made a results file: seeds, data, command, machine, commit and date."""
     made = results["provenance"]
     seeds = results.get("seeds")
-    runs = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; " if seeds else ""
+    runs = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))}; " if seeds else ""
     line = (f"Reference: {runs}{made['data']}; made by `{made['command']}` on {made['machine']}, "
             f"torch {made['torch']}, commit {made['commit']}, {made['date']}.")
     for addition in results.get("added", []):  # seeds run later with --add-seeds, each with its own provenance
         later = addition["provenance"]
-        line += (f" Seeds {', '.join(map(str, addition['seeds']))} added by `{later['command']}` on "
+        line += (f" Seed{'s' if len(addition['seeds']) > 1 else ''} {', '.join(map(str, addition['seeds']))} added "
+                 f"by `{later['command']}` on "
                  f"{later['machine']}, torch {later['torch']}, commit {later['commit']}, {later['date']}.")
     return line
 

@@ -443,6 +443,7 @@ def train_steps(
     num_steps: int,
     progress: bool = True,
     after_norm: Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor | None] | None = None,
+    every_norm: bool = False,
 ) -> tuple[Encoder, Decoder, StepLog]:
     """Train for ``num_steps`` batches and record the loss and the encoder's batch-norm statistics at each.
 
@@ -451,7 +452,9 @@ def train_steps(
     The watched layer is the encoder's batch norm after the second convolution
     (its pass-through when ``config.batchnorm`` is off); its input statistics are
     recorded either way. ``after_norm``, a forward hook such as
-    ``batchnorm.InjectedShift``, may change that layer's output while training.
+    ``batchnorm.InjectedShift``, may change that layer's output while training;
+    with ``every_norm`` it is hooked on every batch-norm layer of the encoder and the
+    decoder (three in the course's model), as Santurkar et al. perturbed every one.
     """
     check_int("num_steps", num_steps, 1)
     encoder, decoder, optimizer = build_models(config, device)
@@ -465,7 +468,12 @@ def train_steps(
 
     handles = [norm.register_forward_hook(watch)]
     if after_norm is not None:
-        handles.append(norm.register_forward_hook(after_norm))
+        layers = ([m for m in (*encoder.modules(), *decoder.modules()) if isinstance(m, nn.BatchNorm2d)]
+                  if every_norm else [norm])
+        if every_norm and not layers:
+            raise ValueError("every_norm=True hooks the batch-norm layers, but this model has none "
+                             "(TrainConfig(batchnorm=False)); leave every_norm off or turn batch norm on.")
+        handles += [layer.register_forward_hook(after_norm) for layer in layers]
     loss_fn = nn.MSELoss()
     losses: list[float] = []
     running: list[tuple[torch.Tensor, torch.Tensor]] = []

