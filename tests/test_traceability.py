@@ -52,7 +52,7 @@ TIME_ESTIMATE = re.compile(r"^\s*\*\*Time[^*]*:\*\*|^\s*\*Time[^*]*:\*", re.IGNO
 
 NUMBER = re.compile(
     r"(?<![\w.])(?P<minus>[-\u2212])?(?P<body>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)"
-    r"(?:[eE](?P<exp>[-+\u2212]?\d+))?(?P<pct>\s?%)?(?![\w])"
+    r"(?:[eE](?P<exp>[-+\u2212]?\d{1,3}))?(?P<pct>\s?%)?(?![\w])"
 )
 YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 AUTHORS = re.compile(
@@ -263,6 +263,12 @@ OUTPUTS = code_cell("print(loss)", printed="test MSE 0.02616, accuracy 77.1%, 87
 ])
 def test_numbers_in_the_outputs_trace(text):
     assert quoted(notebook(OUTPUTS, markdown_cell(text))) == []
+
+
+def test_a_commit_that_reads_like_a_power_of_ten_is_not_a_number():
+    # A provenance line names commit 5e91608: no exponent has five digits, so it is a word, not 5 x 10^91608.
+    assert [m.group(0) for m in NUMBER.finditer("commit 5e91608, and 1.8e-9 and 2e10")] == ["1.8e-9", "2e10"]
+    assert untraced_numbers(notebook(OUTPUTS, code_cell("print('commit 5e91608')")), "commit.ipynb") == []
 
 
 @pytest.mark.parametrize("text, number", [
