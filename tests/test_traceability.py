@@ -268,7 +268,8 @@ def test_numbers_in_the_outputs_trace(text):
 def test_a_commit_that_reads_like_a_power_of_ten_is_not_a_number():
     # A provenance line names commit 5e91608: no exponent has five digits, so it is a word, not 5 x 10^91608.
     assert [m.group(0) for m in NUMBER.finditer("commit 5e91608, and 1.8e-9 and 2e10")] == ["1.8e-9", "2e10"]
-    assert untraced_numbers(notebook(OUTPUTS, code_cell("print('commit 5e91608')")), "commit.ipynb") == []
+    printed = code_cell("print(describe(results))", printed="Reference: made by commit 5e91608, 2026-12-04.\n")
+    assert untraced_numbers(notebook(OUTPUTS, printed, markdown_cell("The test MSE is 0.0262.")), "c.ipynb") == []
 
 
 @pytest.mark.parametrize("text, number", [
