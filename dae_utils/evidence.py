@@ -388,15 +388,17 @@ def load_results(name: str, folder: Path = RESULTS_DIR) -> dict[str, Any]:
 
 def describe(results: dict[str, Any]) -> str:
     """Return one line saying what made a results file: seeds, data, command, machine, commit and date."""
+    def named(seeds: list[int]) -> str:
+        return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))}"
+
     made = results["provenance"]
     seeds = results.get("seeds")
-    runs = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))}; " if seeds else ""
+    runs = f"{named(seeds)}; " if seeds else ""
     line = (f"Reference: {runs}{made['data']}; made by `{made['command']}` on {made['machine']}, "
             f"torch {made['torch']}, commit {made['commit']}, {made['date']}.")
     for addition in results.get("added", []):  # seeds run later with --add-seeds, each with its own provenance
         later = addition["provenance"]
-        line += (f" Seed{'s' if len(addition['seeds']) > 1 else ''} {', '.join(map(str, addition['seeds']))} added "
-                 f"by `{later['command']}` on "
+        line += (f" {named(addition['seeds']).capitalize()} added by `{later['command']}` on "
                  f"{later['machine']}, torch {later['torch']}, commit {later['commit']}, {later['date']}.")
     return line
 
