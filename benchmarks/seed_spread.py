@@ -19,10 +19,10 @@ Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
   Gaussian mixture (notebook 6).
 - ``batchnorm``: notebook 2's 300-step runs with and without batch norm, and with
   shift injected after it, at two learning rates, seeds 0-4.
-- ``affine``: notebook 2's runs with and without gamma and beta, 3 and 10 epochs, seeds 0-2.
-- ``sweep``: notebook 6's latent sizes d = 2-16 and the plain autoencoder, 10 epochs, seeds 0-2.
-- ``judge``: the digit judge's measures (notebooks 3, 4 and 6): digits kept and SSIM of the
-  course model (seeds 0-2) against the noisy input and the median filter at noise 0.1-0.8,
+- ``affine``: notebook 2's runs with and without gamma and beta, 3 and 10 epochs, seeds 0-4.
+- ``sweep``: notebook 6's latent sizes d = 2-16 and the plain autoencoder, 10 epochs, seeds 0-4.
+- ``judge``: the digit judge's measures (notebooks 3 and 6): digits kept and SSIM of the
+  course model (seeds 0-4) against the noisy input and the median filter at noise 0.1-0.8,
   readable shares of decoded samples, and digits kept and SSIM across the latent sweep.
 - ``vae``: notebook 7's variational autoencoder against the course's model, seeds 0-4, at six
   weights beta of the KL term (beta = 0, the same loss without it, is the control): readable
@@ -580,9 +580,9 @@ def generation_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
 EXPERIMENTS: dict[str, tuple[Callable[[Runner, list[int]], dict[str, Any]], list[int]]] = {
     "course": (course, [0, 1, 2, 3, 4]),
     "batchnorm": (batchnorm_runs, [0, 1, 2, 3, 4]),
-    "affine": (affine, [0, 1, 2]),
-    "sweep": (sweep, [0, 1, 2]),
-    "judge": (judge_runs, [0, 1, 2]),
+    "affine": (affine, [0, 1, 2, 3, 4]),
+    "sweep": (sweep, [0, 1, 2, 3, 4]),
+    "judge": (judge_runs, [0, 1, 2, 3, 4]),
     "vae": (vae_runs, [0, 1, 2, 3, 4]),
     "moonshot": (moonshot, [0, 1, 2, 3, 4]),
     "generation": (generation_runs, [0, 1, 2, 3, 4]),
