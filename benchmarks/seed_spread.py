@@ -18,7 +18,7 @@ Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
   (notebook 4), k-means on training and held-out codes (notebook 5), UMAP then a
   Gaussian mixture (notebook 6).
 - ``batchnorm``: notebook 2's 300-step runs with and without batch norm, and with
-  shift injected after it, at two learning rates, seeds 0-4.
+  shift injected after it (at full dose and at a tenth), at two learning rates, seeds 0-4.
 - ``affine``: notebook 2's runs with and without gamma and beta, 3 and 10 epochs, seeds 0-4.
 - ``sweep``: notebook 6's latent sizes d = 2-16 and the plain autoencoder, 10 epochs, seeds 0-4.
 - ``judge``: the digit judge's measures (notebooks 3 and 6): digits kept and SSIM of the
@@ -179,25 +179,35 @@ def batchnorm_runs(run: Runner, seeds: list[int], steps: int = 300, lrs: tuple[f
     """Notebook 2's 300-step runs: with batch norm, without it, and with shift injected after it.
 
     The shift goes after the encoder's batch norm alone (the layer section 2.8 watches),
-    or after each of the model's three batch-norm layers, as in Santurkar et al.'s test.
+    or after each of the model's three batch-norm layers, as in Santurkar et al.'s test,
+    at full dose and at a tenth of it (shift up to 0.1 instead of 1, factor up to
+    2 ** 0.1 instead of 2).
     """
+    doses = {"injected_shift": {"max_shift": 1.0, "max_scale": 2.0},
+             "small_injected_shift": {"max_shift": 0.1, "max_scale": 2.0 ** 0.1}}
+    variants = {  # name: (batch norm, dose of the injected shift, after every batch-norm layer)
+        "with batch norm": (True, None, False),
+        "without batch norm": (False, None, False),
+        "with batch norm, shift injected after it": (True, "injected_shift", False),
+        "with batch norm, shift injected after each": (True, "injected_shift", True),
+        "with batch norm, small shift injected after each": (True, "small_injected_shift", True),
+    }
     rows = []
     for seed in seeds:
         for lr in lrs:
-            for variant in ("with batch norm", "without batch norm", "with batch norm, shift injected after it",
-                            "with batch norm, shift injected after each"):
-                config = training.TrainConfig(lr=lr, seed=seed, batchnorm=variant != "without batch norm")
-                hook = batchnorm.InjectedShift(seed) if "injected" in variant else None
+            for variant, (with_batchnorm, dose, every_norm) in variants.items():
+                config = training.TrainConfig(lr=lr, seed=seed, batchnorm=with_batchnorm)
+                hook = batchnorm.InjectedShift(seed, **doses[dose]) if dose else None
                 _, _, log = training.train_steps(config, run.mnist, run.device, steps, progress=False, after_norm=hook,
-                                                 every_norm=variant.endswith("after each"))
+                                                 every_norm=every_norm)
                 drift = log.drift()
                 rows.append({"seed": seed, "lr": lr, "variant": variant, "test_loss": log.test_loss,
                              "last_50_mean": float(np.mean(log.loss[-50:])), "loss": log.loss,
                              "mean_shift": drift["mean_shift"], "variance_ratio": drift["variance_ratio"]})
         print(f"seed {seed}: " + ", ".join(f"{r['lr']:g} {r['variant']}: {r['test_loss']:.4f}"
                                            for r in rows if r["seed"] == seed), flush=True)
-    return {"settings": {"steps": steps, "batch_size": 256, "noise_factor": NOISE_FACTOR, "lrs": list(lrs),
-                         "injected_shift": {"max_shift": 1.0, "max_scale": 2.0}}, "rows": rows}
+    return {"settings": {"steps": steps, "batch_size": 256, "noise_factor": NOISE_FACTOR, "lrs": list(lrs), **doses},
+            "rows": rows}
 
 
 def relu_cut_share(trained: training.TrainedModel, images: torch.Tensor) -> float:
