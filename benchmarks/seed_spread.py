@@ -478,11 +478,9 @@ def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.M
         row["mutual_information"] = row["elbo"]["kl"] - row["aggregate_kl"]
         # Which N(0, I) samples read as digits: by their log-density under the aggregate posterior, in deciles.
         density = vae.aggregate_log_density(standard, mean, logvar)
-        readable = verdict.readable(threshold)
-        order = density.argsort()
-        row["readable_by_density"] = [
-            {"log_density": float(density[part].median()), "readable_share": float(readable[part].float().mean())}
-            for part in order.chunk(DENSITY_BINS)]
+        medians, shares = generation.share_by_parts(density, verdict.readable(threshold), DENSITY_BINS)
+        row["readable_by_density"] = [{"log_density": m, "readable_share": s} for m, s in zip(medians, shares,
+                                                                                              strict=True)]
     return row
 
 

@@ -169,6 +169,23 @@ def nearest_codes(reference: torch.Tensor, queries: torch.Tensor) -> tuple[np.nd
     return distances[:, 0], indices[:, 0]
 
 
+def share_by_parts(score: np.ndarray | torch.Tensor, flags: np.ndarray | torch.Tensor, parts: int = 10
+                   ) -> tuple[list[float], list[float]]:
+    """Sort samples by ``score`` into ``parts`` equal parts; return each part's median score and share of ``flags``.
+
+    Where along a score do samples fail? ``flags`` marks the samples that pass (say, the
+    decodes a judge reads); the parts run from the lowest score to the highest.
+    """
+    score = np.asarray(score, dtype=float).ravel()
+    flags = np.asarray(flags, dtype=bool).ravel()
+    if len(score) != len(flags):
+        raise ValueError(f"{len(score)} scores but {len(flags)} flags: give one flag per sample.")
+    if not 1 <= parts <= len(score):
+        raise ValueError(f"parts must be between 1 and the number of samples ({len(score)}), got {parts}.")
+    split = np.array_split(np.argsort(score, kind="stable"), parts)
+    return [float(np.median(score[p])) for p in split], [float(flags[p].mean()) for p in split]
+
+
 def sampler_report(
     train_latent: torch.Tensor,
     train_labels: torch.Tensor,

@@ -317,6 +317,20 @@ def test_nearest_codes_match_brute_force():
     assert distances == pytest.approx(brute.min(dim=1).values.numpy())
 
 
+def test_share_by_parts_sorts_by_score_and_counts_flags_per_part():
+    score = torch.tensor([5.0, 1.0, 4.0, 2.0, 3.0, 6.0])  # sorted: 1 2 | 3 4 | 5 6
+    flags = torch.tensor([True, False, True, False, False, True])
+    medians, shares = generation.share_by_parts(score, flags, parts=3)
+    assert medians == [1.5, 3.5, 5.5]
+    assert shares == [0.0, 0.5, 1.0]
+    medians, shares = generation.share_by_parts(np.arange(10.0), np.arange(10) >= 7, parts=2)  # 5 and 5
+    assert (medians, shares) == ([2.0, 7.0], [0.0, 0.6])
+    with pytest.raises(ValueError, match="one flag per sample"):
+        generation.share_by_parts(score, flags[:5])
+    with pytest.raises(ValueError, match="parts must be between 1 and the number of samples"):
+        generation.share_by_parts(score, flags, parts=7)
+
+
 def test_kmeans_restarts_returns_every_run_and_best_is_their_minimum():
     rng = np.random.default_rng(0)
     points = np.concatenate([rng.normal(c, 0.3, (50, 2)) for c in [(0, 0), (3, 0), (0, 3), (3, 3)]])
