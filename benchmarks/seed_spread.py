@@ -479,8 +479,8 @@ def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.M
         # Which N(0, I) samples read as digits: by their log-density under the aggregate posterior, in deciles.
         density = vae.aggregate_log_density(standard, mean, logvar)
         medians, shares = generation.share_by_parts(density, verdict.readable(threshold), DENSITY_BINS)
-        row["readable_by_density"] = [{"log_density": m, "readable_share": s} for m, s in zip(medians, shares,
-                                                                                              strict=True)]
+        row["readable_by_density"] = [{"log_density": m, "readable_share": s}
+                                      for m, s in zip(medians, shares, strict=True)]
     return row
 
 
