@@ -18,7 +18,8 @@ Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
   (notebook 4), k-means on training and held-out codes (notebook 5), UMAP then a
   Gaussian mixture (notebook 6).
 - ``batchnorm``: notebook 2's 300-step runs with and without batch norm, and with
-  shift injected after it (at full dose and at a tenth), at two learning rates, seeds 0-4.
+  shift injected after it (at full dose and at a tenth), at two learning rates, seeds 0-4
+  (the committed file adds seeds 5-9).
 - ``affine``: notebook 2's runs with and without gamma and beta, 3 and 10 epochs, seeds 0-4.
 - ``sweep``: notebook 6's latent sizes d = 2-16 and the plain autoencoder, 10 epochs, seeds 0-4.
 - ``judge``: the digit judge's measures (notebooks 3 and 6): digits kept and SSIM of the
