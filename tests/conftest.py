@@ -1,5 +1,7 @@
 """Fixtures the unit tests share: a small slice of the offline sample, and a training run interrupted mid-way."""
 
+import sys
+
 import pytest
 import torch
 
@@ -37,3 +39,12 @@ def interrupt_in_epoch(monkeypatch):
                 training.train_or_load(config, data, torch.device("cpu"), checkpoint_dir=folder, progress=False)
 
     return run
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After a run that checked the notebooks' numbers, say how many were checked and how many exempt, by kind."""
+    traceability = sys.modules.get("test_traceability")
+    if traceability is not None and traceability.CENSUS:
+        terminalreporter.section("numbers in the notebooks' text (tests/test_traceability.py)")
+        for line in traceability.census_lines():
+            terminalreporter.write_line(line)
