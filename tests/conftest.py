@@ -1,12 +1,23 @@
 """Fixtures the unit tests share: a small slice of the offline sample, and a training run interrupted mid-way."""
 
+import os
 import sys
 
+import needed
 import pytest
 import torch
+from chromium import CHROMIUM
 
 from dae_utils import training
 from dae_utils.data import MNISTData, load_sample
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, which the browser tests drive (session-wide, so it is checked before any page opens)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        needed.missing(f"no Chromium at {CHROMIUM}", "apt-get install chromium")
+    return CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +53,12 @@ def interrupt_in_epoch(monkeypatch):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """After a run that checked the notebooks' numbers, say how many were checked and how many exempt, by kind."""
+    """Say what this run skipped for want of an install, and how many of the notebooks' numbers it checked."""
+    if needed.MISSING:
+        terminalreporter.section("failed for want of an install (CI must install these)" if needed.in_ci() else
+                                 "skipped here for want of an install (CI installs these and runs the tests)")
+        for what, install in needed.MISSING.items():
+            terminalreporter.write_line(f"{what}: {install}")
     traceability = sys.modules.get("test_traceability")
     if traceability is not None and traceability.CENSUS:
         terminalreporter.section("numbers in the notebooks' text (tests/test_traceability.py)")

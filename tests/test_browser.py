@@ -1,7 +1,7 @@
 """The live explorers in a real JupyterLab, driven through Debian's Chromium with Playwright.
 
-Skipped, with the reason, where no Chromium is installed (``apt-get install chromium``);
-``.ci/run`` installs it, so CI always runs these.
+Skipped, with the command that installs it, where no Chromium is installed (``apt-get
+install chromium``); in CI, which installs it, that is a failure (``tests/needed.py``).
 """
 
 import shutil
@@ -14,11 +14,12 @@ import urllib.request
 from pathlib import Path
 
 import nbformat
+import needed
 import pytest
 from chromium import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from nbformat.v4 import new_code_cell, new_notebook
+from playwright import sync_api
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = needs_chromium
 
 NOISE_CELL = """
@@ -55,7 +56,7 @@ def jupyterlab(tmp_path):
     port = free_port()
     jupyter = Path(sys.executable).with_name("jupyter")
     if not jupyter.exists():
-        pytest.skip(f"no jupyter next to {sys.executable}")
+        needed.missing(f"no jupyter next to {sys.executable}", f"{sys.executable} -m pip install -r requirements.txt")
     cmd = [str(jupyter), "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
            "--ServerApp.token=", "--ServerApp.password=", "--allow-root", f"--ServerApp.root_dir={tmp_path}"]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
