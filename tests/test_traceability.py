@@ -21,7 +21,7 @@ unless the number is one of these:
   "Xie, Girshick and Farhadi, ICML 2016";
 - **an exempt kind**, kept short on purpose (``EXEMPT_*`` below): small counts and
   digit names (0 to 10), years, the assignment's constants, references to a part of
-  the course, an interval's confidence level ("95 % CI"), and a plain number that
+  the course, an interval's confidence level ("95 % CI"), an exercise's minutes, and a plain number that
   the notebook's own code sets (parameter values such as 0.3). A percentage is
   never exempt because the code holds the same digits (``figsize=(11, 4.8)`` does
   not make "4.8 %" true). Headings, time estimates, list numbering and inline code
@@ -69,6 +69,8 @@ CONFIDENCE_FOLLOWS = re.compile(r"^\s*(?:CI\b|confidence\b|(?:paired\s+|one-samp
                                 re.IGNORECASE)
 #: A line that gives a time estimate for the reader ("**Time:** about 60 minutes").
 TIME_ESTIMATE = re.compile(r"^\s*\*\*Time[^*]*:\*\*|^\s*\*Time[^*]*:\*", re.IGNORECASE)
+#: An exercise's own time estimate: "1. **Salt and pepper.** *(15 minutes)*".
+EXERCISE_MINUTES = re.compile(r"^\s*minutes\)\*")
 #: The headings that bound a section: the notebook's title and its numbered sections (``###`` stays inside).
 SECTION_HEADING = re.compile(r"^#{1,2} (.*)$", re.MULTILINE)
 #: A sentence's pointer to another section of the same notebook: "section 5.2", "sections 4.2 and 4.3".
@@ -276,6 +278,8 @@ def exempt_kind(number: Quoted, before: str, after: str, literals: set[float]) -
         return "the assignment's constant"
     if EXEMPT_AFTER.search(before):
         return "a part of the course"
+    if not number.percent and before.endswith("*(") and EXERCISE_MINUTES.match(after):
+        return "time estimate"
     if number.percent and value in CONFIDENCE_LEVELS and CONFIDENCE_FOLLOWS.match(after):
         return "confidence level"
     if not number.percent and any(math.isclose(value, literal, rel_tol=1e-12) for literal in literals):
