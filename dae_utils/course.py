@@ -43,8 +43,8 @@ import nbformat
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Unicode
 
-from .data import CACHE_DIR_ENV, DATA_DIR_ENV, DATA_SOURCE_ENV
-from .runtime import PARAMETER_CHECKS, RECORD_MIMETYPE, check_parameters, write_text_atomically
+from .data import CACHE_DIR_ENV, DATA_DIR_ENV, DATA_SOURCE_ENV, SAMPLE_LINE
+from .runtime import PARAMETER_CHECKS, RECORD_MIMETYPE, REFERENCE_PREFIX, check_parameters, write_text_atomically
 
 #: The course's notebooks live here, next to the package.
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -245,6 +245,31 @@ def recorded_values(path: Path) -> dict[str, Any]:
     return values
 
 
+def ran_on_sample(path: Path) -> bool:
+    """Whether an executed notebook loaded the offline sample (its data line says so)."""
+    return any(SAMPLE_LINE in output.get("text", "") for cell in nbformat.read(path, as_version=4).cells
+               for output in cell.get("outputs", []))
+
+
+def notebook_summary(path: Path) -> dict[str, Any]:
+    """Return an executed notebook's figures: this run's, then ``data`` and the ``reference`` figures apart.
+
+    A figure recorded with ``runtime.record_reference`` is not this run's: it goes under ``reference``
+    with its source, so that the summary never shows it as a live result.
+    """
+    live: dict[str, Any] = {}
+    reference: dict[str, Any] = {}
+    for name, value in recorded_values(path).items():
+        if name.startswith(REFERENCE_PREFIX):
+            reference[name[len(REFERENCE_PREFIX):]] = value
+        else:
+            live[name] = value
+    live["data"] = "offline sample" if ran_on_sample(path) else "as loaded (see the notebook's data line)"
+    if reference:
+        live["reference"] = reference
+    return live
+
+
 class CourseKernelManager(AsyncKernelManager):
     """Start a course kernel whose own messages go to a log file, not to the runner's terminal.
 
@@ -326,7 +351,7 @@ def run_course(
         if kernel_log.exists() and kernel_log.stat().st_size == 0:
             kernel_log.unlink()
         seconds = time.perf_counter() - start
-        summary[path.name] = {"wall_time_s": round(seconds, 1), **recorded_values(out_path)}
+        summary[path.name] = {"wall_time_s": round(seconds, 1), **notebook_summary(out_path)}
         print(f"      done in {seconds:.1f} s -> {out_path}", flush=True)
         (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
@@ -493,14 +518,27 @@ def make_nbgrader_course(notebooks: list[Path], course_dir: Path, checkpoints: P
 
 
 def format_summary(summary: dict[str, dict[str, Any]]) -> str:
-    """Return the run's key figures as aligned text, one block per notebook."""
+    """Return the run's key figures as aligned text, one block per notebook; reference figures apart, with sources."""
+
+    def shown(value: Any) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
     lines = ["Summary"]
+    on_sample = [name for name, values in summary.items() if values.get("data") == "offline sample"]
+    if on_sample:
+        lines.append(f"  {len(on_sample)} of {len(summary)} notebooks ran on the offline sample: their figures below "
+                     "are the sample's; the numbers in the notebooks' text are a run on full MNIST.")
     width = max((len(key) for values in summary.values() for key in values), default=0) + 2
     for name, values in summary.items():
         lines.append(f"  {name}")
         for key, value in values.items():
-            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-            lines.append(f"    {key:<{width}}{shown}")
+            if key not in ("data", "reference"):
+                lines.append(f"    {key:<{width}}{shown(value)}")
+        reference = values.get("reference", {})
+        if reference:
+            lines.append("    reference figures, not measured in this run:")
+            for key, entry in reference.items():
+                lines.append(f"      {key:<{width - 2}}{shown(entry['value'])}  ({entry['source']})")
     return "\n".join(lines)
 
 

@@ -100,6 +100,23 @@ def record(name: str, value: Any) -> None:
     )
 
 
+#: A recorded name with this prefix holds a reference figure (from ``benchmarks/results``), not this run's.
+REFERENCE_PREFIX = "reference_"
+
+
+def record_reference(name: str, value: Any, source: str) -> None:
+    """Record a figure that this run did not measure (a reference mean, say) as ``reference_<name>``, with its source.
+
+    ``record`` is for what the notebook measured in this run, from this run's data; the
+    runner's summary prints reference figures apart, each with where it comes from.
+    """
+    if name.startswith(REFERENCE_PREFIX):
+        raise ValueError(f"Give the name without the prefix: record_reference({name[len(REFERENCE_PREFIX):]!r}, ...).")
+    if not source.strip():
+        raise ValueError("A reference figure needs its source, e.g. 'benchmarks/results/generation.json, 5 seeds'.")
+    record(f"{REFERENCE_PREFIX}{name}", {"value": value, "source": source})
+
+
 def _check_number(name: str, value: object, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}.")

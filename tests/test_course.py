@@ -169,6 +169,38 @@ def test_summary_text_keeps_keys_and_values_apart():
     assert "    n                                    3" in text
 
 
+def test_reference_figures_are_summarised_apart_with_their_source_and_a_sample_run_says_so(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_notebook(nbs / "01_ref.ipynb", [
+        "from dae_utils import data, runtime\n"
+        "print(data.load_sample().describe())\n"
+        "runtime.record('readable_share', 0.0124)\n"
+        "runtime.record_reference('readable_share', 0.8571, 'benchmarks/results/generation.json, 5 seeds')"])
+    write_notebook(nbs / "02_full.ipynb", ["from dae_utils import runtime\nruntime.record('loss', 0.026)"])
+    out = tmp_path / "out"
+    assert course.main(["run", "--notebook-dir", str(nbs), "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert {k: v for k, v in summary["01_ref.ipynb"].items() if k != "wall_time_s"} == {
+        "readable_share": 0.0124, "data": "offline sample",
+        "reference": {"readable_share": {"value": 0.8571, "source": "benchmarks/results/generation.json, 5 seeds"}}}
+    assert summary["02_full.ipynb"]["data"] != "offline sample" and "reference" not in summary["02_full.ipynb"]
+    assert "1 of 2 notebooks ran on the offline sample" in printed
+    live, reference = printed.index("    readable_share"), printed.index("reference figures, not measured in this run")
+    assert live < reference and "0.8571  (benchmarks/results/generation.json, 5 seeds)" in printed[reference:]
+    assert "0.8571" not in printed[:reference]
+
+
+def test_a_reference_figure_needs_its_source_and_a_plain_name():
+    from dae_utils import runtime
+
+    with pytest.raises(ValueError, match="needs its source"):
+        runtime.record_reference("share", 0.5, " ")
+    with pytest.raises(ValueError, match=r"without the prefix: record_reference\('share'"):
+        runtime.record_reference("reference_share", 0.5, "results.json")
+
+
 def run_main(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the course command in a fresh process, as a user would."""
     import os
