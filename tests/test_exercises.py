@@ -6,6 +6,7 @@ with the hint it must get. A check must never crash on an answer: it passes it o
 raises ``NotYet`` with a hint.
 """
 
+import ast
 import math
 
 import numpy as np
@@ -68,7 +69,8 @@ ADD_NOISE_MAP = {
                                                          .mul(std.expand(images.shape))).clamp(0, 1), RIGHT),
     "float64 result": (lambda images, std, g: _noisy(images, std, g).clamp(0, 1).double(), RIGHT),
     "half result": (lambda images, std, g: _noisy(images, std, g).clamp(0, 1).half(), RIGHT),
-    "the course's add_noise": (lambda images, std, g: add_noise(images, std, generator=g), ValueError),
+    "the course's add_noise": (lambda images, std, g: add_noise(images, std, generator=g),
+                               (ValueError, r"noise_factor must be a number, got a Tensor of shape \(28, 28\)")),
     "the course's add_noise at the map's mean": (lambda images, std, g: add_noise(images, float(std.mean()),
                                                                                    generator=g), "same strength"),
     "no clamp": (_noisy, "clamped back"),
@@ -506,8 +508,9 @@ def test_each_answer_gets_the_verdict_it_deserves(check, answer, outcome, extra,
         check(answer, *args)
         assert capsys.readouterr().out.startswith("\u2713 Right")
         return
-    if isinstance(outcome, type):  # the answer's own error (calling a function wrongly) reaches the student
-        with pytest.raises(outcome):
+    if isinstance(outcome, tuple):  # the answer's own error (calling a function wrongly) reaches the student
+        error, message = outcome
+        with pytest.raises(error, match=message):
             check(answer, *args)
         return
     with pytest.raises(exercises.NotYet, match=outcome) as caught:
@@ -532,23 +535,51 @@ SOLUTION_LINES = ["torch.randn(images.shape, generator=generator)", "noise_std *
                   "binary_cross_entropy(recon"]
 
 
+def hint_texts(source: str) -> list[str]:
+    """Return every string a module's code holds (the text of f-strings included, joined), less its docstrings.
+
+    Hints are raised as ``NotYet(...)`` directly, through a variable, or as the keys of a table of wrong answers,
+    so every string counts; implicitly joined strings arrive as one, as the student reads them.
+    """
+    tree = ast.parse(source)
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body
+                  and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    texts = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            texts.append("".join(part.value if isinstance(part, ast.Constant) else "{}" for part in node.values))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            texts.append(node.value)
+    return texts
+
+
+def test_the_hint_scan_reads_f_strings_and_tables_and_skips_docstrings():
+    source = ('def check():\n    """Call torch.no_grad() in the answer."""\n'
+              '    wrong = {"Wrap it in " "torch.no_grad().": 1}\n'
+              '    raise NotYet(f"Use {name} with torch.no_grad() here")\n')
+    texts = hint_texts(source)
+    assert "Wrap it in torch.no_grad()." in texts and "Use {} with torch.no_grad() here" in texts
+    assert not [t for t in texts if t.startswith("Call")]
+
+
 def test_no_hint_gives_the_solution_line_away():
-    source = exercises.__loader__.get_source(exercises.__name__)
-    hints = [line for line in source.splitlines() if "NotYet(" in line or line.strip().startswith('"')]
+    texts = hint_texts(exercises.__loader__.get_source(exercises.__name__))
+    assert any("Is the `return` line missing?" in t for t in texts)  # an f-string hint is read
     for forbidden in SOLUTION_LINES:
-        assert not [h for h in hints if forbidden in h], forbidden
+        assert not [t for t in texts if forbidden in t], forbidden
 
 
 def test_unfinished_answers_raise_not_implemented():
     def stub(*args):
-        raise NotImplementedError
+        raise NotImplementedError("the student's own stub")
 
     for check in (exercises.check_add_noise_map, exercises.check_batch_norm_eval, exercises.check_black_pixel_mse,
                   exercises.check_train_step_l1, exercises.check_mode_mapping_counts, exercises.check_hungarian_counts,
                   exercises.check_reparameterize, exercises.check_kl, exercises.check_elbo_loss):
-        with pytest.raises(NotImplementedError):
+        with pytest.raises(NotImplementedError, match="the student's own stub"):
             check(stub)
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotImplementedError, match="the student's own stub"):
         exercises.check_fitted_samples(stub, Decoder(4), CPU)
 
 

@@ -56,13 +56,18 @@ def test_entropy_and_confidence_are_those_of_the_softmax(classifier, sample):
     assert ((verdict.entropy >= 0) & (verdict.entropy <= np.log(10) + 1e-6)).all()
 
 
-def test_a_classifier_always_names_some_digit(classifier):
-    """Not a digit at all: the judge still answers, so 'readable' needs a confidence threshold."""
+def test_a_classifier_always_names_some_digit(classifier, sample):
+    """Not a digit at all: the judge still answers, with less confidence, so 'readable' needs a threshold."""
     blank, grey = torch.zeros(4, 1, 28, 28), torch.full((4, 1, 28, 28), 0.5)
     noise = torch.rand(50, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    digits = judge.classify(classifier, sample.test_images[:200]).confidence.mean()
     for images in (blank, grey, noise):
         verdict = judge.classify(classifier, images)
-        assert ((verdict.digits >= 0) & (verdict.digits <= 9)).all() and (verdict.confidence > 0.1).all()
+        assert verdict.confidence.mean() < digits
+        with torch.no_grad():
+            probabilities = classifier(images).softmax(dim=1)
+        assert torch.equal(verdict.digits, probabilities.argmax(dim=1))  # a digit for every image, none refused
+        assert torch.allclose(verdict.confidence, probabilities.max(dim=1).values, atol=1e-6)
         for threshold in (0.5, 0.9):
             share = float((verdict.confidence >= threshold).float().mean())
             assert judge.readable_share(classifier, images, threshold=threshold) == pytest.approx(share)
@@ -254,7 +259,24 @@ def test_a_short_trained_judge_rejects_blends_and_passes_the_chosen_share_of_dig
     assert judge.readable_share(short_judge, choosing, threshold + 1e-4) < judge.KEEP_CLEAN_SHARE
     rates = judge.pass_rates(short_judge, judge.hard_negatives(sample.test_images, sample.test_labels, count=500))
     assert rates["pixel blends"] < 0.25 and rates["flat"] == 0 and rates["noise"] < 0.05
-    assert float(short_judge.temperature) > 0
+
+
+def test_the_judge_keeps_the_temperature_that_fits_its_held_out_images_best(short_judge, sample):
+    """The stored temperature minimises the cross-entropy on the held-out training images and their negatives."""
+    from dae_utils import negatives
+
+    held_out = min(judge.JUDGE_HELD_OUT, len(sample.train_images) // 5)
+    images, labels = sample.train_images[-held_out:], sample.train_labels[-held_out:]
+    fakes = negatives.mixed(images, labels, held_out, torch.Generator().manual_seed(1))
+    logits = judge.logits_of(short_judge.classifier, torch.cat([images, fakes]))
+    targets = torch.cat([labels, torch.full((held_out,), judge.NOT_A_DIGIT)])
+    temperature = float(short_judge.temperature)
+
+    def loss(t: float) -> float:
+        return float(torch.nn.functional.cross_entropy(logits / t, targets))
+
+    assert temperature == pytest.approx(judge.fit_temperature(logits, targets), rel=1e-6)
+    assert loss(temperature) < min(loss(temperature * 1.2), loss(temperature / 1.2))
 
 
 def test_a_cached_judge_keeps_its_temperature_and_threshold(sample, short_judge, tmp_path, capsys, monkeypatch):
