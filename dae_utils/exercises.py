@@ -31,11 +31,13 @@ unlocked cell does not change what grades the answer.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import itertools
 import math
 import numbers
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -318,6 +320,11 @@ def check_train_step_l1(train_step_mine: Callable[..., float]) -> None:
     encode, decode, take the mean absolute error against the *clean* images, clear
     old gradients, backpropagate and step the optimizer, and return the loss as a float.
     """
+    with _one_thread():
+        _check_train_step_l1(train_step_mine)
+
+
+def _check_train_step_l1(train_step_mine: Callable[..., float]) -> None:
     from . import training
     from .model import Decoder, Encoder
 
@@ -804,3 +811,387 @@ def check_elbo_loss(elbo_loss_mine: Callable[..., Any]) -> None:
                      "summed over the code's dimensions; then the average over the images.")
     _passed("the loss is the cross-entropy summed over the pixels plus beta times the KL, averaged over the images, "
             "for batches of 8, 5 and 3 at beta = 1, 4 and 0.25, and its gradient reaches the code.")
+
+
+#: What the model check reads from a forward pass: each torch function's name and what the specification calls it.
+_LAYER_KINDS = {"conv2d": "convolution", "conv_transpose2d": "transposed convolution", "linear": "linear layer",
+                "batch_norm": "batch norm", "relu": "ReLU", "relu_": "ReLU", "sigmoid": "sigmoid",
+                "tanh": "tanh", "leaky_relu": "leaky ReLU", "elu": "ELU", "gelu": "GELU", "silu": "SiLU",
+                "softplus": "softplus", "hardtanh": "hardtanh", "clamp": "clamp", "dropout": "dropout"}
+#: A step of a forward pass: what it computes and the shape it returns, without the batch axis.
+_Step = tuple[str, tuple[int, ...]]
+
+
+def _trace(module: nn.Module, inputs: torch.Tensor) -> list[_Step]:
+    """Run ``module`` on ``inputs`` and list the layers it applies, in order, however they are written.
+
+    A ``TorchFunctionMode`` sees every torch function the forward pass calls, so an ``nn.ReLU()``
+    module, ``F.relu`` and ``torch.relu`` all read as a ReLU, and ``nn.Conv2d`` and ``F.conv2d`` as a
+    convolution; reshaping (flatten, view, unflatten) is not a layer and is left out.
+    """
+    from torch.overrides import TorchFunctionMode
+
+    steps: list[_Step] = []
+
+    class Trace(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            output = func(*args, **(kwargs or {}))
+            kind = _LAYER_KINDS.get(getattr(func, "__name__", ""))
+            if kind is not None and isinstance(output, torch.Tensor):
+                steps.append((kind, tuple(output.shape[1:])))
+            return output
+
+    with torch.no_grad(), Trace():
+        module(inputs)
+    return steps
+
+
+def _variants(steps: list[_Step], optional: list[int], movable: list[int]) -> list[list[_Step]]:
+    """Return ``steps`` and the layouts the specification also allows.
+
+    ``optional``: indices of batch-norm steps that may be left out; ``movable``: indices of batch-norm
+    steps that may come after the ReLU that follows them instead of before it.
+    """
+    layouts: list[list[_Step]] = [list(steps)]
+    for index in sorted(set(optional) | set(movable), reverse=True):
+        grown = []
+        for layout in layouts:
+            grown.append(layout)
+            if index in movable:
+                moved = list(layout)
+                moved[index], moved[index + 1] = layout[index + 1], layout[index]
+                grown.append(moved)
+            if index in optional:
+                grown.append(layout[:index] + layout[index + 1 :])
+        layouts = grown
+    return layouts
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(B, " + ", ".join(map(str, shape)) + ")"
+
+
+def _first_difference(mine: list[_Step], layouts: list[list[_Step]], part: str) -> str | None:
+    """Return a hint naming the first layer where ``mine`` leaves every allowed layout, or None if one matches."""
+    if mine in layouts:
+        return None
+
+    def agreed(layout: list[_Step]) -> int:
+        pairs = zip(mine, layout, strict=False)  # the shorter decides; the rest is a difference too
+        return next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(mine), len(layout)))
+
+    best = max(layouts, key=agreed)
+    at = agreed(best)
+    if at == len(best):
+        extra = mine[at]
+        if part == "encoder" and extra[0] != "linear layer":
+            return (f"Your encoder applies a {extra[0]} to the code; the last linear layer has no activation, so "
+                    "that the codes may take any value, negative ones included.")
+        return (f"Your {part} goes on after its last layer: step {at + 1} is a {extra[0]} with output "
+                f"{_shape(extra[1])}, which the specification does not have.")
+    wanted = best[at]
+    if at == len(mine):
+        if wanted[0] == "sigmoid":
+            return (f"Your {part} ends without a sigmoid; it needs one last, so that its pixels lie in [0, 1] like "
+                    "the clean images it is compared with.")
+        return f"Your {part} stops after {at} steps; step {at + 1} should be a {wanted[0]} with output " \
+               f"{_shape(wanted[1])}."
+    got = mine[at]
+    where = f"Step {at + 1} of your {part}"
+    if got[0] == wanted[0]:
+        hint = ""
+        if got[0] == "convolution" and got[1][1:] == (4, 4) and wanted[1][1:] == (3, 3):
+            hint = (" Padding 1 on the third convolution gives 4 x 4; the 3 x 3 x 32 output needs padding 0 "
+                    "there (section 2.2).")
+        elif got[0] in ("convolution", "transposed convolution") and got[1][0] != wanted[1][0]:
+            hint = " Check its number of output channels."
+        elif got[0] in ("convolution", "transposed convolution"):
+            hint = " Check its kernel size, stride, padding (and output_padding for a transposed convolution)."
+        return f"{where} is a {got[0]} with output {_shape(got[1])}; the specification's is {_shape(wanted[1])}.{hint}"
+    if wanted[0] == "batch norm":
+        return (f"{where} is a {got[0]}, where the specification has batch norm (over {wanted[1][0]} channels): "
+                "the assignment puts batch norm between the second and the third convolution, and the decoder "
+                "mirrors it.")
+    if got[0] == "batch norm":
+        return f"{where} is a batch norm that the specification does not have there."
+    if wanted[0] == "ReLU":
+        return f"{where} is a {got[0]}; the specification has a ReLU after the layer before it."
+    if wanted[0] == "sigmoid":
+        return (f"{where} is a {got[0]}; the decoder ends in a sigmoid, so that its pixels lie in [0, 1] like the "
+                "clean images it is compared with.")
+    return f"{where} is a {got[0]} with output {_shape(got[1])}; the specification has a {wanted[0]} with output " \
+           f"{_shape(wanted[1])}."
+
+
+def _parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def check_model(encoder_mine: Callable[[int], nn.Module], decoder_mine: Callable[[int], nn.Module]) -> None:
+    """Check the encoder and decoder classes ``encoder_mine(latent_dim)`` and ``decoder_mine(latent_dim)``.
+
+    The encoder: three 3 x 3 convolutions with stride 2 and 8, 16 and 32 channels, each followed by a ReLU,
+    batch norm between the second and the third, then a linear layer to 128 (ReLU) and one to d with no
+    activation; (B, 1, 28, 28) -> (B, d). The decoder mirrors it back to (B, 1, 28, 28), batch norm on its
+    16-channel map (and, if you like, on its 8-channel one) and a sigmoid at the end. The check runs both,
+    compares every layer's output shape, the activations, the place of batch norm and the parameter count
+    with the specification, and names the first difference. Batch norm may come before or after its ReLU,
+    and a convolution right before batch norm may drop its bias (batch norm cancels it, section 2.7).
+    """
+    from .model import Decoder, Encoder
+
+    forbidden = {"model.Encoder": Encoder.__init__, "model.Decoder": Decoder.__init__,
+                 "model.Encoder.forward": Encoder.forward, "model.Decoder.forward": Decoder.forward}
+    parts = {"encoder": (encoder_mine, Encoder, lambda: torch.zeros(2, 1, 28, 28)),
+             "decoder": (decoder_mine, Decoder, lambda latent_dim=4: torch.zeros(2, latent_dim))}
+    for part, (mine, reference, inputs) in parts.items():
+        module = _calls_checked(forbidden, mine, 4)
+        if not isinstance(module, nn.Module):
+            raise NotYet(f"Your {part} class should build an nn.Module; calling it with 4 gave a "
+                         f"{type(module).__name__}. Subclass nn.Module and call super().__init__() first.")
+        module.eval()
+        steps = _calls_checked(forbidden, _trace, module, inputs())
+        expected = _trace(reference(4).eval(), inputs())
+        norms = [i for i, (kind, _) in enumerate(expected) if kind == "batch norm"]
+        layouts = _variants(expected, optional=norms[1:], movable=norms)
+        hint = _first_difference(steps, layouts, part)
+        if hint:
+            raise NotYet(hint)
+        wide = _calls_checked(forbidden, mine, 2).eval()
+        wanted = (2,) if part == "encoder" else (1, 28, 28)
+        try:
+            out = _calls_checked(forbidden, _trace, wide, inputs(2) if part == "decoder" else inputs())[-1][1]
+        except RuntimeError as error:
+            raise NotYet(f"Built with latent_dim = 2, your {part} fails ({str(error).splitlines()[0][:80]}): use "
+                         "the latent_dim it is given, not a fixed 4.") from None
+        if out != wanted:
+            raise NotYet(f"With latent_dim = 2 your {part} returns {_shape(out)}, not {_shape(wanted)}: use the "
+                         "latent_dim it is given, not a fixed 4.")
+        norm_layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if any(not m.affine for m in norm_layers):
+            raise NotYet(f"Your {part}'s batch norm has no gamma and beta (affine=False); the assignment's batch "
+                         "norm learns them (section 2.6 shows why).")
+        allowed = _parameter_counts(reference(4), kept_norms=sum(kind == "batch norm" for kind, _ in steps))
+        count = _parameters(module)
+        if count not in allowed:
+            raise NotYet(f"Your {part} has {count:,} trainable parameters; with these layers the specification "
+                         f"gives {max(allowed):,}. Does every convolution and linear layer have its weights and "
+                         "bias, and nothing more?")
+    _passed("your encoder and decoder follow the specification layer by layer: every output shape, activation "
+            "and batch norm in place, and the parameter count.")
+
+
+def _parameter_counts(reference: nn.Module, kept_norms: int) -> set[int]:
+    """Return the parameter counts the specification allows with ``kept_norms`` of the reference's batch norms.
+
+    The reference's later batch norms are the optional ones; the bias of any convolution right before one of its
+    batch norms may be dropped (batch norm cancels it).
+    """
+    norms = [m for m in reference.modules() if isinstance(m, nn.BatchNorm2d)]
+    absent = sum(2 * m.num_features for m in norms[kept_norms:])
+    sums = {0}
+    for m in norms:
+        sums |= {s + m.num_features for s in sums}  # a bias has one entry per channel, as batch norm has
+    return {_parameters(reference) - absent - dropped for dropped in sums}
+
+
+#: The train-and-test check's loader: three batches, the last one short, so that weighting by size shows.
+_EPOCH_BATCHES = (16, 16, 8)
+
+
+def _epoch_loader() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    images = _images(sum(_EPOCH_BATCHES))
+    labels = torch.arange(len(images)) % 10
+    bounds = np.cumsum((0, *_EPOCH_BATCHES))
+    return [(images[a:b], labels[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+def _weights(*modules: nn.Module) -> torch.Tensor:
+    """Every parameter and buffer (batch norm's running statistics too), flattened into one tensor."""
+    return torch.cat([t.detach().double().flatten() for m in modules
+                      for t in [*m.parameters(), *(b for b in m.buffers() if b.is_floating_point())]])
+
+
+def _train_variant(kind: str) -> Callable[..., float]:
+    """Return a train function with one mistake, ``kind``, to recognise an answer that makes it."""
+
+    def train(encoder: nn.Module, decoder: nn.Module, device: torch.device, dataloader: Any, loss_fn: nn.Module,
+              optimizer: torch.optim.Optimizer, noise_factor: float) -> float:
+        encoder.train(kind != "eval mode")
+        decoder.train(kind != "eval mode")
+        total, count, losses = 0.0, 0, []
+        for images, _ in dataloader:
+            clean = images.to(device)
+            noisy = add_noise(clean, noise_factor)
+            denoised = decoder(encoder(clean if kind == "clean input" else noisy))
+            loss = loss_fn(denoised, noisy if kind == "noisy target" else clean)
+            if kind != "no zero_grad":
+                optimizer.zero_grad()
+            loss.backward()
+            if kind != "no step":
+                optimizer.step()
+            losses.append(loss.item())
+            total += loss.item() * len(clean)
+            count += len(clean)
+        if kind == "mean of batch means":
+            return sum(losses) / len(losses)
+        if kind == "last batch":
+            return losses[-1]
+        if kind == "sum":
+            return total
+        return total / count
+
+    return train
+
+
+def check_train_epoch(train_mine: Callable[..., float]) -> None:
+    """Check ``train_mine(encoder, decoder, device, dataloader, loss_fn, optimizer, noise_factor)``: one epoch.
+
+    For each batch: noise (``noise.add_noise``, torch's own random state), encode, decode, the loss against the
+    clean images, zero_grad, backward, step; it returns the mean loss per image over the epoch. Compared with
+    ``training.train_epoch`` on the course's model over three batches (the last one short), from the same random
+    state: the same loss and the same weights afterwards.
+    """
+    with _one_thread():
+        _check_train_epoch(train_mine)
+
+
+def check_test_epoch(test_mine: Callable[..., float]) -> None:
+    """Check ``test_mine(encoder, decoder, device, dataloader, loss_fn, noise_factor, noise_seed)``: the test pass.
+
+    It scores the loader in evaluation mode without gradients, with noise from a generator seeded with
+    ``noise_seed``, changes nothing, and returns the mean loss per image, each batch weighted by its size.
+    """
+    with _one_thread():
+        _check_test_epoch(test_mine)
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run a check on one CPU thread, the course's adaptation off: two runs of the same steps then agree bit for bit.
+
+    (With more threads, or a count that changes under load, sums come out in another order; Adam's first steps move
+    a weight whose gradient is rounding noise by a whole learning rate, one way or the other.)
+    """
+    from . import threads
+
+    before, adaptive = torch.get_num_threads(), threads.CHOICE.get("adaptive")
+    torch.set_num_threads(1)
+    threads.CHOICE["adaptive"] = "no"
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        if adaptive is None:
+            threads.CHOICE.pop("adaptive", None)
+        else:
+            threads.CHOICE["adaptive"] = adaptive
+
+
+def _test_models() -> tuple[nn.Module, nn.Module]:
+    """A tiny encoder and decoder for the test-function check, whose loss depends on the noise and on the mode.
+
+    Batch norm with running statistics far from a batch's own tells evaluation mode from training mode (and
+    training mode would update them); a 1 x 1 convolution and a sigmoid pass the noisy pixels on, so the loss
+    depends on which noise was drawn.
+    """
+    encoder = nn.Sequential(nn.BatchNorm2d(1))
+    decoder = nn.Sequential(nn.Conv2d(1, 1, 1), nn.Sigmoid())
+    with torch.no_grad():
+        encoder[0].running_mean.fill_(0.3)
+        encoder[0].running_var.fill_(0.5)
+        decoder[0].weight.fill_(3.0)
+        decoder[0].bias.fill_(-1.5)
+    return encoder, decoder
+
+
+def _check_train_epoch(train_mine: Callable[..., float]) -> None:
+    from . import training
+    from .model import Decoder, Encoder
+
+    torch.manual_seed(CHECK_SEED)
+    encoder, decoder = Encoder(4).train(), Decoder(4).train()
+    loader, cpu, loss_fn = _epoch_loader(), torch.device("cpu"), nn.MSELoss()
+    forbidden = {"training.train_epoch": training.train_epoch, "training.training_step": training.training_step,
+                 "training.fit": training.fit}
+
+    def run_train(train: Callable[..., Any], watch: bool = False) -> tuple[Any, torch.Tensor, nn.Module, nn.Module]:
+        enc, dec = copy.deepcopy(encoder), copy.deepcopy(decoder)
+        optimizer = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3)
+        for p in [*enc.parameters(), *dec.parameters()]:
+            p.grad = torch.full_like(p, 0.1)  # stale gradients: an epoch that never clears them adds them in
+        torch.manual_seed(CHECK_SEED)
+        args = (enc, dec, cpu, loader, loss_fn, optimizer, STEP_NOISE)
+        returned = _calls_checked(forbidden, train, *args) if watch else train(*args)
+        return returned, _weights(enc, dec), enc, dec
+
+    expected_loss, expected_weights, _, _ = run_train(training.train_epoch)
+    inputs = {f"batch {i + 1}": images for i, (images, _) in enumerate(loader)}
+    kept = _kept(inputs)
+    returned, weights, _, _ = run_train(train_mine, watch=True)
+    _unchanged(inputs, kept)
+    if isinstance(returned, torch.Tensor) and returned.requires_grad:
+        raise NotYet("Return the epoch's loss as a Python float: add up loss.item() values, not the loss tensors, "
+                     "which keep every batch's graph alive.")
+    answer = _number(returned, "the epoch's mean loss")
+    right_loss = math.isclose(answer, expected_loss, rel_tol=1e-5)
+    if not (right_loss and torch.allclose(weights, expected_weights, atol=1e-6)):
+        hints = {
+            "no zero_grad": "The old gradients are never cleared before a backward pass, so each step adds the "
+                            "new gradients to the old ones.",
+            "no step": "The weights never change: the optimizer takes no step.",
+            "mean of batch means": "You average the batches' losses as if every batch were as large; the last one is "
+                                   "short. Weight each batch's loss by its number of images.",
+            "last batch": "You return the last batch's loss; return the mean over the whole epoch.",
+            "sum": "You return the sum of the batches' losses weighted by their sizes; divide by the number of "
+                   "images.",
+            "noisy target": "The loss compares the output with the noisy input. Compare it with the clean images.",
+            "clean input": "The model was given the clean images. A denoising autoencoder gets the noisy ones as "
+                           "input and is scored against the clean ones.",
+            "eval mode": "The models ran in evaluation mode, so batch norm used its running statistics. Training "
+                         "runs them in training mode (encoder.train(), decoder.train()).",
+        }
+        for kind, hint in hints.items():
+            loss, variant_weights, _, _ = run_train(_train_variant(kind))
+            if math.isclose(answer, loss, rel_tol=1e-5) and torch.allclose(weights, variant_weights, atol=1e-6):
+                raise NotYet(hint)
+        if right_loss:
+            raise NotYet("The loss is right but the weights are not. Is each batch's step zero_grad, backward, "
+                         "then step, with one optimizer over both models?")
+        raise NotYet("The epoch's loss differs. For each batch: add noise with noise.add_noise (torch's own random "
+                     "state), encode, decode, the loss against the clean images; return the mean per image.")
+    _passed("one epoch gives the course's loss and the same weights afterwards, over three batches, the last one "
+            "short.")
+
+
+def _check_test_epoch(test_mine: Callable[..., float]) -> None:
+    from . import training
+
+    loader, cpu, loss_fn = _epoch_loader(), torch.device("cpu"), nn.MSELoss()
+    forbidden = {"training.test_epoch": training.test_epoch}
+
+    def run_test(test: Callable[..., Any], watch: bool = False) -> tuple[Any, torch.Tensor, list[bool]]:
+        enc, dec = (model.train() for model in _test_models())
+        grad_enabled: list[bool] = []
+        dec.register_forward_hook(lambda *_: grad_enabled.append(torch.is_grad_enabled()))
+        args = (enc, dec, cpu, loader, loss_fn, STEP_NOISE, training.TEST_NOISE_SEED)
+        returned = _calls_checked(forbidden, test, *args) if watch else test(*args)
+        return returned, _weights(enc, dec), grad_enabled
+
+    expected_test, untouched, _ = run_test(lambda *args: training.test_epoch(*args[:-1]))
+    returned, after, grad_enabled = run_test(test_mine, watch=True)
+    answer = _number(returned, "the test loss")
+    if not torch.equal(after, untouched):
+        raise NotYet("Testing changed the model: batch norm updated its running statistics because the models "
+                     "ran in training mode. Call encoder.eval() and decoder.eval() first.")
+    if any(grad_enabled):
+        raise NotYet("The test pass records a graph for gradients it never uses: nothing in testing needs them.")
+    if not math.isclose(answer, expected_test, rel_tol=1e-6):
+        again, _, _ = run_test(test_mine)
+        if not math.isclose(_number(again, "the test loss"), answer, rel_tol=1e-9):
+            raise NotYet("Two calls give two different test losses: the noise is drawn afresh each time. The test "
+                         "noise must repeat: draw it from a generator seeded with noise_seed at every call.")
+        raise NotYet("The test loss differs. Score every batch of the loader (the noisy images in, the clean ones "
+                     "as the target) and return the mean per image, each batch weighted by its size.")
+    _passed("the test pass gives the course's loss, in evaluation mode, without gradients, the same noise at "
+            "every call, changing nothing.")

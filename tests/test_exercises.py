@@ -16,11 +16,11 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from dae_utils import exercises, vae
+from dae_utils import exercises, training, vae
 from dae_utils.batchnorm import batch_norm_2d
 from dae_utils.clustering import hungarian_mapping, mode_mapping
 from dae_utils.generation import LatentGaussian, decode
-from dae_utils.model import Decoder
+from dae_utils.model import Decoder, Encoder
 from dae_utils.noise import add_noise
 from dae_utils.training import train_epoch, training_step
 
@@ -524,6 +524,190 @@ def test_the_table_is_long_and_every_check_has_right_and_wrong_answers():
                   REPARAM, KL, ELBO):
         outcomes = [outcome for _, outcome in table.values()]
         assert RIGHT in outcomes and sum(o is not RIGHT for o in outcomes) >= 5
+
+
+# The model: the student's encoder and decoder classes, built and run by check_model.
+class SpecEncoder(nn.Module):
+    def __init__(self, latent_dim=4, pad3=0, bn_after_relu=False, code_relu=False, bn=True, affine=True,
+                 conv2_bias=True, fc_bias=True):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.c2 = nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=conv2_bias)
+        self.bn = nn.BatchNorm2d(16, affine=affine) if bn else None
+        self.c3 = nn.Conv2d(16, 32, 3, stride=2, padding=pad3)
+        side = 3 if pad3 == 0 else 4
+        self.f1 = nn.Linear(32 * side * side, 128, bias=fc_bias)
+        self.f2 = nn.Linear(128, latent_dim)
+        self.bn_after_relu, self.code_relu = bn_after_relu, code_relu
+
+    def forward(self, x):
+        x = F.relu(self.c1(x))
+        x = self.c2(x)
+        if self.bn is not None and not self.bn_after_relu:
+            x = self.bn(x)
+        x = torch.relu(x)
+        if self.bn is not None and self.bn_after_relu:
+            x = self.bn(x)
+        x = F.relu(self.c3(x)).flatten(1)
+        x = self.f2(F.relu(self.f1(x)))
+        return F.relu(x) if self.code_relu else x
+
+
+class SpecDecoder(nn.Module):
+    def __init__(self, latent_dim=4, second_bn=True, sigmoid=True, output_padding=1, fixed=False):
+        super().__init__()
+        d = 4 if fixed else latent_dim
+        self.fc = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, 288), nn.ReLU())
+        layers = [nn.ConvTranspose2d(32, 16, 3, stride=2), nn.BatchNorm2d(16), nn.ReLU(),
+                  nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=output_padding)]
+        if second_bn:
+            layers.append(nn.BatchNorm2d(8))
+        layers += [nn.ReLU(), nn.ConvTranspose2d(8, 1, 3, stride=2, padding=1, output_padding=1)]
+        if sigmoid:
+            layers.append(nn.Sigmoid())
+        self.deconv = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.deconv(self.fc(z).view(-1, 32, 3, 3))
+
+
+class CoursesEncoderInside(nn.Module):
+    def __init__(self, latent_dim=4):
+        super().__init__()
+        from dae_utils.model import Encoder
+
+        self.inner = Encoder(latent_dim)
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+def spec(cls, **options):
+    return lambda latent_dim: cls(latent_dim, **options)
+
+
+MODEL = {
+    "as specified, with module attributes and F.relu": (SpecEncoder, SpecDecoder, RIGHT),
+    "batch norm after the ReLU": (spec(SpecEncoder, bn_after_relu=True), SpecDecoder, RIGHT),
+    "a strict mirror: one batch norm in the decoder": (SpecEncoder, spec(SpecDecoder, second_bn=False), RIGHT),
+    "no bias before batch norm": (spec(SpecEncoder, conv2_bias=False), SpecDecoder, RIGHT),
+    "the course's own classes": (Encoder, Decoder, "calls `model.Encoder`"),
+    "the course's encoder inside": (CoursesEncoderInside, SpecDecoder, "calls `model.Encoder`"),
+    "padding 1 on the third convolution": (spec(SpecEncoder, pad3=1), SpecDecoder,
+                                           r"\(B, 32, 4, 4\).*padding 0 there \(section 2.2\)"),
+    "no batch norm": (spec(SpecEncoder, bn=False), SpecDecoder, "between the second and the third convolution"),
+    "a ReLU on the code": (spec(SpecEncoder, code_relu=True), SpecDecoder, "no activation"),
+    "batch norm without gamma and beta": (spec(SpecEncoder, affine=False), SpecDecoder, "affine=False"),
+    "a linear layer without its bias": (spec(SpecEncoder, fc_bias=False), SpecDecoder,
+                                        "43,300 trainable parameters.*43,428"),
+    "no sigmoid": (SpecEncoder, spec(SpecDecoder, sigmoid=False), "ends without a sigmoid"),
+    "output_padding 0": (SpecEncoder, spec(SpecDecoder, output_padding=0), r"\(B, 8, 13, 13\).*output_padding"),
+    "a fixed latent size": (SpecEncoder, spec(SpecDecoder, fixed=True), "latent_dim = 2.*not a fixed 4"),
+    "a function, not a class": (lambda latent_dim: None, SpecDecoder, "build an nn.Module"),
+}
+
+
+@pytest.mark.parametrize("encoder, decoder, outcome", MODEL.values(), ids=MODEL.keys())
+def test_the_model_check_reads_every_layer_and_names_the_first_difference(encoder, decoder, outcome, capsys):
+    if outcome is RIGHT:
+        exercises.check_model(encoder, decoder)
+        assert capsys.readouterr().out.startswith("\u2713 Right")
+        return
+    with pytest.raises(exercises.NotYet, match=outcome):
+        exercises.check_model(encoder, decoder)
+
+
+def test_the_model_check_reads_layers_however_they_are_written():
+    """nn.ReLU, F.relu and torch.relu read alike; reshaping is no layer; the course's model reads as its layers."""
+    functional = exercises._trace(SpecEncoder(4).eval(), torch.zeros(2, 1, 28, 28))
+    modules = exercises._trace(Encoder(4).eval(), torch.zeros(2, 1, 28, 28))
+    assert functional == modules == [
+        ("convolution", (8, 14, 14)), ("ReLU", (8, 14, 14)), ("convolution", (16, 7, 7)), ("batch norm", (16, 7, 7)),
+        ("ReLU", (16, 7, 7)), ("convolution", (32, 3, 3)), ("ReLU", (32, 3, 3)), ("linear layer", (128,)),
+        ("ReLU", (128,)), ("linear layer", (4,))]
+
+
+# The train and test functions, written as a student might; check_train_test runs them beside training's own.
+def train_right(encoder, decoder, device, dataloader, loss_fn, optimizer, noise_factor, mistake=None):
+    encoder.train(mistake != "eval mode")
+    decoder.train(mistake != "eval mode")
+    total, count, batch_means = 0.0, 0, []
+    for images, _ in dataloader:
+        clean = images.to(device)
+        noisy = add_noise(clean, noise_factor)
+        denoised = decoder(encoder(clean if mistake == "clean input" else noisy))
+        loss = loss_fn(denoised, noisy if mistake == "noisy target" else clean)
+        if mistake != "no zero_grad":
+            optimizer.zero_grad(set_to_none=False)  # zeros instead of None: as good
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(clean)
+        count += len(clean)
+        batch_means.append(loss.item())
+    if mistake == "mean of batch means":
+        return float(np.mean(batch_means))
+    return total / count
+
+
+def score_right(encoder, decoder, device, dataloader, loss_fn, noise_factor, noise_seed=12345, mistake=None):
+    if mistake != "train mode":
+        encoder.eval()
+        decoder.eval()
+    generator = torch.Generator().manual_seed(noise_seed)
+    losses, sizes = [], []
+    with torch.no_grad() if mistake != "gradients" else torch.enable_grad():
+        for images, _ in dataloader:
+            noisy = add_noise(images, noise_factor, generator=None if mistake == "fresh noise" else generator)
+            losses.append(F.mse_loss(decoder(encoder(noisy)), images))
+            sizes.append(len(images))
+    if mistake == "mean of batch means":
+        return torch.stack(losses).mean().item()
+    return float(sum(loss.detach() * size for loss, size in zip(losses, sizes, strict=True)) / sum(sizes))
+
+
+def with_mistake(function, mistake):
+    return lambda *args: function(*args, mistake=mistake)
+
+
+TRAIN_EPOCH = {
+    "as notebook 3 writes it": (train_right, RIGHT),
+    "the course's train_epoch": (lambda *args: train_epoch(*args), "calls `training.train_epoch`"),
+    "no zero_grad": (with_mistake(train_right, "no zero_grad"), "never cleared"),
+    "scored against the noisy input": (with_mistake(train_right, "noisy target"), "Compare it with the clean images"),
+    "the clean images as input": (with_mistake(train_right, "clean input"), "gets the noisy ones"),
+    "the batches' means averaged": (with_mistake(train_right, "mean of batch means"),
+                                    "Weight each batch's loss by its number of images"),
+    "evaluation mode": (with_mistake(train_right, "eval mode"), "in training mode"),
+}
+TEST_EPOCH = {
+    "as notebook 3 writes it": (score_right, RIGHT),
+    "the course's test_epoch": (lambda *args: training.test_epoch(*args[:-1]), "calls `training.test_epoch`"),
+    "training mode": (with_mistake(score_right, "train mode"), r"encoder.eval\(\)"),
+    "gradients recorded": (with_mistake(score_right, "gradients"), "gradients it never uses"),
+    "fresh noise every call": (with_mistake(score_right, "fresh noise"), "noise_seed"),
+    "the batches' means averaged": (with_mistake(score_right, "mean of batch means"),
+                                    "each batch weighted by its size"),
+}
+
+
+@pytest.mark.parametrize("check, answer, outcome", [
+    *[pytest.param(exercises.check_train_epoch, answer, outcome, id=f"train: {name}")
+      for name, (answer, outcome) in TRAIN_EPOCH.items()],
+    *[pytest.param(exercises.check_test_epoch, answer, outcome, id=f"test: {name}")
+      for name, (answer, outcome) in TEST_EPOCH.items()]])
+def test_the_train_and_test_checks_name_the_mistake(check, answer, outcome, capsys):
+    if outcome is RIGHT:
+        check(answer)
+        assert capsys.readouterr().out.startswith("\u2713 Right")
+        return
+    with pytest.raises(exercises.NotYet, match=outcome):
+        check(answer)
+
+
+def test_a_check_that_trains_runs_on_one_thread_and_gives_the_count_back():
+    before = torch.get_num_threads()
+    exercises.check_train_epoch(train_right)
+    assert torch.get_num_threads() == before
 
 
 #: What a hint must never contain: the line that solves the exercise.
