@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import itertools
 import math
 import numbers
@@ -179,7 +180,8 @@ def _calls_checked(forbidden: dict[str, Callable[..., Any]], function: Callable[
     watched (``sys.setprofile``), so the check sees such a call however the function
     was imported or renamed.
     """
-    codes = {f.__code__: name for name, f in forbidden.items() if hasattr(f, "__code__")}
+    # A decorated function (torch.no_grad, say) runs its own code inside the decorator's, which many share.
+    codes = {inspect.unwrap(f).__code__: name for name, f in forbidden.items() if hasattr(f, "__code__")}
     builtins = [(f, name) for name, f in forbidden.items() if not hasattr(f, "__code__")]
     called: list[str] = []
 
@@ -1195,3 +1197,54 @@ def _check_test_epoch(test_mine: Callable[..., float]) -> None:
                      "as the target) and return the mean per image, each batch weighted by its size.")
     _passed("the test pass gives the course's loss, in evaluation mode, without gradients, the same noise at "
             "every call, changing nothing.")
+
+
+#: Calls of the grid function over which the grid check measures the codes' distribution (9 codes each).
+GRID_CALLS = 300
+
+
+def check_random_grid(grid_mine: Callable[..., Any], decoder: nn.Module, device: torch.device) -> None:
+    """Check ``grid_mine(decoder, latent_dim, device, generator)``, which returns (codes, images): part (e).
+
+    It draws 9 codes from N(0, I) with ``generator`` and decodes them with the decoder in evaluation mode, without
+    gradients, into (9, 1, 28, 28) images for a 3 x 3 grid. The check works on a copy of ``decoder``, so your model
+    comes out unchanged; it asks for the same codes from the same seed, and measures the codes' mean and
+    covariance over 300 calls.
+    """
+    from . import generation
+
+    decoder = copy.deepcopy(decoder).train()  # a fair start: a right answer switches to eval mode itself
+    reference = copy.deepcopy(decoder)
+    latent_dim = decoder.latent_dim
+    forbidden = {"generation.random_grid": generation.random_grid, "generation.decode": generation.decode,
+                 "generation.apply_in_batches": generation.apply_in_batches}
+
+    def run(seed: int, watch: bool = True) -> tuple[torch.Tensor, Any]:
+        args = (decoder, latent_dim, device, torch.Generator().manual_seed(seed))
+        returned = _calls_checked(forbidden, grid_mine, *args) if watch else grid_mine(*args)
+        if not isinstance(returned, tuple) or len(returned) != 2:
+            raise NotYet("Return two things, the codes and their images, as a pair (codes, images).")
+        codes, images = returned
+        return _tensor(codes, (9, latent_dim), "the 9 codes"), images
+
+    codes, images = run(CHECK_SEED)
+    again, _ = run(CHECK_SEED)
+    if not torch.equal(codes, again):
+        raise NotYet("The same generator gave different codes. Draw the codes from the generator you were given, "
+                     "so that a seed repeats a grid.")
+    _compare_decoded(images, decode(reference, codes.float(), device), reference, codes.float(), device)
+    many = torch.cat([run(CHECK_SEED + 1 + call, watch=False)[0] for call in range(GRID_CALLS)])  # watched above
+    count = len(many)
+    mean, cov = many.mean(dim=0), torch.cov(many.T)
+    identity = torch.eye(latent_dim, dtype=torch.float64)
+    if (mean - 0.5).abs().max() < 0.05 and (torch.diagonal(cov) - 1 / 12).abs().max() < 0.02:
+        raise NotYet("These codes are uniform on [0, 1), not standard normal: N(0, I) has mean 0 and variance 1 "
+                     "in every dimension.")
+    if (mean.abs() <= 5 / math.sqrt(count)).all() and torch.linalg.norm(cov - identity) <= 0.12 * math.sqrt(
+            latent_dim):
+        _passed(f"9 codes from N(0, I) (mean and spread measured over {GRID_CALLS} grids), repeated by the "
+                "generator, decoded in evaluation mode without gradients: the assignment's 3 x 3 grid.")
+        return
+    raise NotYet(f"Over {count:,} codes yours have mean {mean.numpy().round(2).tolist()} and variances "
+                 f"{torch.diagonal(cov).numpy().round(2).tolist()}; codes from N(0, I) have mean 0 and variance 1 "
+                 "in every dimension, independent of each other.")

@@ -45,6 +45,22 @@ def decode(
     return apply_in_batches(decoder, latent, device, batch_size)
 
 
+#: The assignment's part (e): this many random codes, decoded into a 3 x 3 grid.
+GRID_CODES = 9
+
+
+@torch.no_grad()
+def random_grid(decoder: nn.Module, latent_dim: int, device: torch.device,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw 9 codes from N(0, I) with ``generator`` and decode them in eval mode: the assignment's 3 x 3 grid.
+
+    Returns the codes (9, d) and their images (9, 1, 28, 28), both on the CPU.
+    """
+    latent = torch.randn(GRID_CODES, latent_dim, generator=generator)  # (9, d), drawn on the CPU
+    decoder.eval()  # batch norm with its running statistics: each image depends on its own code alone
+    return latent, decoder(latent.to(device)).cpu()
+
+
 @dataclass(frozen=True)
 class LatentGaussian:
     """A Gaussian N(mean, cov) fitted to latent codes."""

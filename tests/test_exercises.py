@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from dae_utils import exercises, training, vae
+from dae_utils import exercises, generation, training, vae
 from dae_utils.batchnorm import batch_norm_2d
 from dae_utils.clustering import hungarian_mapping, mode_mapping
 from dae_utils.generation import LatentGaussian, decode
@@ -708,6 +708,62 @@ def test_a_check_that_trains_runs_on_one_thread_and_gives_the_count_back():
     before = torch.get_num_threads()
     exercises.check_train_epoch(train_right)
     assert torch.get_num_threads() == before
+
+
+# The assignment's part (e): nine codes from N(0, I), decoded for a 3 x 3 grid.
+def grid_right(decoder, latent_dim, device, generator, mistake=None):
+    draw = torch.rand if mistake == "uniform" else torch.randn
+    codes = draw(9, latent_dim, generator=None if mistake == "global generator" else generator)
+    codes = 2 * codes if mistake == "twice the spread" else codes
+    if mistake != "training mode":
+        decoder.eval()
+    with torch.no_grad() if mistake != "gradients" else torch.enable_grad():
+        return codes, decoder(codes.to(device)).cpu()
+
+
+def grid_by_normal(decoder, latent_dim, device, generator):
+    codes = torch.normal(0.0, 1.0, size=(9, latent_dim), generator=generator)
+    decoder.eval()
+    with torch.no_grad():
+        return codes, decoder(codes)
+
+
+GRID = {
+    "randn, eval mode, no_grad": (grid_right, RIGHT),
+    "torch.normal(0, 1)": (grid_by_normal, RIGHT),
+    "the course's random_grid": (lambda d, k, dev, g: generation.random_grid(d, k, dev, g), "calls `generation"),
+    "uniform codes": (with_mistake(grid_right, "uniform"), "uniform on \\[0, 1\\)"),
+    "the global generator": (with_mistake(grid_right, "global generator"), "generator you were given"),
+    "training mode": (with_mistake(grid_right, "training mode"), "training mode"),
+    "gradients": (with_mistake(grid_right, "gradients"), "gradient graph"),
+    "twice the spread": (with_mistake(grid_right, "twice the spread"), "variance 1 in every dimension"),
+    "codes only": (lambda d, k, dev, g: torch.randn(9, k, generator=g), "as a pair"),
+}
+
+
+@pytest.mark.parametrize("answer, outcome", GRID.values(), ids=GRID.keys())
+def test_the_grid_check_names_the_mistake(answer, outcome, capsys):
+    decoder = Decoder(4)
+    before = {k: v.clone() for k, v in decoder.state_dict().items()}
+    if outcome is RIGHT:
+        exercises.check_random_grid(answer, decoder, CPU)
+        assert capsys.readouterr().out.startswith("\u2713 Right")
+    else:
+        with pytest.raises(exercises.NotYet, match=outcome):
+            exercises.check_random_grid(answer, decoder, CPU)
+    assert all(torch.equal(v, before[k]) for k, v in decoder.state_dict().items())  # the check used a copy
+    assert decoder.training  # and left the model's mode alone
+
+
+def test_the_course_grid_is_the_inline_one_of_notebook_4():
+    """generation.random_grid draws and decodes exactly as notebook 4's section 4.1 did inline."""
+    torch.manual_seed(0)
+    decoder = Decoder(4)
+    codes, images = generation.random_grid(decoder, 4, CPU, torch.Generator().manual_seed(3))
+    inline = torch.randn(9, 4, generator=torch.Generator().manual_seed(3))
+    decoder.eval()
+    with torch.no_grad():
+        assert torch.equal(codes, inline) and torch.equal(images, decoder(inline).cpu())
 
 
 #: What a hint must never contain: the line that solves the exercise.
