@@ -1248,3 +1248,52 @@ def check_random_grid(grid_mine: Callable[..., Any], decoder: nn.Module, device:
     raise NotYet(f"Over {count:,} codes yours have mean {mean.numpy().round(2).tolist()} and variances "
                  f"{torch.diagonal(cov).numpy().round(2).tolist()}; codes from N(0, I) have mean 0 and variance 1 "
                  "in every dimension, independent of each other.")
+
+
+def check_add_noise(add_noise_mine: Callable[..., torch.Tensor]) -> None:
+    """Check ``add_noise_mine(images, noise_factor, generator)``: the assignment's noise, part (a).
+
+    The result is images + noise_factor x N(0, 1), one draw per pixel from ``generator``, clamped to [0, 1],
+    as ``noise.add_noise`` computes it; checked at noise factors 0.3, 0.8 and 0.
+    """
+    from . import noise
+
+    images = _images()
+    for factor in (0.3, 0.8, 0.0):
+        draws = torch.randn(images.shape, generator=torch.Generator().manual_seed(CHECK_SEED))
+        expected = noise.add_noise(images, factor, generator=torch.Generator().manual_seed(CHECK_SEED))
+        inputs = {"images": images}
+        kept = _kept(inputs)
+        returned = _calls_checked({"noise.add_noise": noise.add_noise}, add_noise_mine, images, factor,
+                                  torch.Generator().manual_seed(CHECK_SEED))
+        _unchanged(inputs, kept)
+        answer = _tensor(returned, tuple(images.shape), "the noisy images")
+        if _close(answer, returned.dtype, expected, 1e-6):
+            continue
+        if answer.min() < 0 or answer.max() > 1:
+            raise NotYet("Some pixels lie outside [0, 1]: the noisy image must be clamped back into the pixel "
+                         "range, at both ends.")
+        uniform = torch.rand(images.shape, generator=torch.Generator().manual_seed(CHECK_SEED))
+        wrong = {
+            "The noise is not scaled by noise_factor: its standard deviation must be noise_factor.":
+                images + draws,
+            "The noise is scaled by noise_factor squared; noise_factor is the standard deviation, not the variance.":
+                images + factor**2 * draws,
+            "The noise is uniform (torch.rand); the assignment's noise is Gaussian, N(0, 1) times noise_factor.":
+                images + factor * uniform,
+            "The noise is drawn once and added to every image alike; draw one value per pixel of every image.":
+                images + factor * draws[:1],
+        }
+        for hint, candidate in wrong.items():
+            if factor > 0 and _close(answer, returned.dtype, candidate.clamp(0, 1), 1e-6):
+                raise NotYet(hint)
+        if factor == 0:
+            raise NotYet("With noise_factor = 0 the images must come back unchanged.")
+        again = add_noise_mine(images, factor, torch.Generator().manual_seed(CHECK_SEED))
+        if not torch.equal(again, returned):
+            raise NotYet("The same generator gave different noise: draw the noise from the generator you were "
+                         "given, so that a seed repeats the noisy images.")
+        raise NotYet(f"At noise_factor = {factor} the values differ from images + noise_factor * N(0, 1), clamped "
+                     "to [0, 1]. Is the noise drawn from the generator you were given, with the images' shape?")
+    _passed("your noise matches noise.add_noise at noise factors 0.3, 0.8 and 0, drawn from the generator you "
+            "were given and clamped to [0, 1].")

@@ -766,6 +766,41 @@ def test_the_course_grid_is_the_inline_one_of_notebook_4():
         assert torch.equal(codes, inline) and torch.equal(images, decoder(inline).cpu())
 
 
+# The assignment's part (a): add_noise exactly as it defines it.
+def noise_right(images, noise_factor, generator=None):
+    return (images + noise_factor * torch.randn(images.shape, generator=generator)).clamp(0.0, 1.0)
+
+
+ADD_NOISE = {
+    "randn, scaled, clamped": (noise_right, RIGHT),
+    "torch.normal and clamp(min=, max=)": (lambda images, f, g: torch.clamp(
+        images + torch.normal(0.0, 1.0, size=images.shape, generator=g) * f, min=0, max=1), RIGHT),
+    "the course's add_noise": (lambda images, f, g: add_noise(images, f, generator=g), "calls `noise.add_noise`"),
+    "no clamp": (lambda images, f, g: images + f * torch.randn(images.shape, generator=g), "at both ends"),
+    "clamped below only": (lambda images, f, g: (images + f * torch.randn(images.shape, generator=g)).clamp(min=0),
+                           "at both ends"),
+    "not scaled": (lambda images, f, g: noise_right(images, 1.0, g), "not scaled by noise_factor"),
+    "scaled by the variance": (lambda images, f, g: noise_right(images, f**2, g), "squared"),
+    "uniform noise": (lambda images, f, g: (images + f * torch.rand(images.shape, generator=g)).clamp(0, 1),
+                      "uniform"),
+    "the global generator": (lambda images, f, g: noise_right(images, f), "generator you were given"),
+    "one draw for all images": (lambda images, f, g: (images + f * torch.randn(images.shape[1:], generator=g))
+                                .clamp(0, 1), "one value per pixel of every image"),
+    "in place": (lambda images, f, g: images.add_(f * torch.randn(images.shape, generator=g)).clamp_(0, 1),
+                 "in place"),
+}
+
+
+@pytest.mark.parametrize("answer, outcome", ADD_NOISE.values(), ids=ADD_NOISE.keys())
+def test_the_add_noise_check_names_the_mistake(answer, outcome, capsys):
+    if outcome is RIGHT:
+        exercises.check_add_noise(answer)
+        assert capsys.readouterr().out.startswith("\u2713 Right")
+        return
+    with pytest.raises(exercises.NotYet, match=outcome):
+        exercises.check_add_noise(answer)
+
+
 #: What a hint must never contain: the line that solves the exercise.
 SOLUTION_LINES = ["torch.randn(images.shape, generator=generator)", "noise_std * torch.randn", "bincount(",
                   "argmax(", "linear_sum_assignment(", "maximize=True", "optimizer.zero_grad()", "loss.backward()",
