@@ -37,6 +37,9 @@ def submission(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbfor
 
 
 RIGHT = {
+    "nb01-add-noise-by-hand": "def add_noise_by_hand(images, noise_factor, generator=None):\n"
+                              "    return (images + noise_factor * torch.randn(images.shape, generator=generator))"
+                              ".clamp(0, 1)\n",
     "nb01-add-noise": "def my_add_noise_map(images, noise_std, generator=None):\n"
                       "    noise = torch.randn(images.shape, generator=generator)\n"
                       "    return torch.clamp(images + noise_std * noise, 0.0, 1.0)\n",
@@ -45,6 +48,10 @@ RIGHT = {
 }
 #: Wrong answers that also try to pass by rebinding the checks from the unlocked cells.
 TAMPERED = {
+    "nb01-add-noise-by-hand": "import dae_utils.exercises\n"
+                              "dae_utils.exercises.check_add_noise = print\n"
+                              "def add_noise_by_hand(images, noise_factor, generator=None):\n"
+                              "    return images + noise_factor * torch.randn(images.shape, generator=generator)\n",
     "nb01-add-noise": "import dae_utils.exercises\n"
                       "dae_utils.exercises.check_add_noise_map = print\n"
                       "def my_add_noise_map(images, noise_std, generator=None):\n"
@@ -76,7 +83,7 @@ def test_the_course_folder_holds_one_assignment_per_notebook_and_a_documented_co
             if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("grade"):
                 assert cell.metadata["nbgrader"]["solution"] and cell.metadata["nbgrader"]["points"] == 1
                 answers[cell.metadata["nbgrader"]["grade_id"]] = cell.source
-    assert sorted(answers) == ["nb01-open-2", "nb02-open-3", "nb02-open-5", "nb03-open-4", "nb04-open-3",
+    assert sorted(answers) == ["nb01-open-2", "nb02-open-3", "nb02-open-5", "nb02-open-8", "nb03-open-4", "nb04-open-3",
                                "nb04-open-4", "nb05-open-2", "nb05-open-3", "nb05-open-4", "nb06-open-2",
                                "nb06-open-3", "nb07-open-5"]
     assert all("### BEGIN SOLUTION\n\n### END SOLUTION" in text for text in answers.values())
@@ -110,7 +117,7 @@ def test_nbgrader_autogrades_a_right_and_a_tampered_wrong_submission(tmp_path):
     assert "BEGIN SOLUTION" not in released
     stubs = [c.source for c in release.cells
              if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
-    assert len(stubs) == 2
+    assert len(stubs) == 3
     assert all("raise NotImplementedError()" in s and "return" not in s.split('"""')[-1] for s in stubs), stubs
     assert model_answer not in released and "YOUR ANSWER HERE" in released
     for student, answers in (("right", RIGHT), ("tampered", TAMPERED)):
@@ -127,8 +134,8 @@ def test_nbgrader_autogrades_a_right_and_a_tampered_wrong_submission(tmp_path):
         waiting = {student: s.needs_manual_grade for student, s in submissions.items()}
         assignment = gradebook.find_assignment(ASSIGNMENT)
         points = (assignment.max_code_score, assignment.max_written_score)
-    assert points == (2, 1)  # two checked exercises, one open question graded by hand
-    assert scores == {"right": 2, "tampered": 0}
+    assert points == (3, 1)  # three checked exercises, one open question graded by hand
+    assert scores == {"right": 3, "tampered": 0}
     assert waiting == {"right": True, "tampered": True}  # the open question waits for a grader
     graded = nbformat.read(course_dir / "autograded" / "right" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     assert graded.cells[5].source == grading.SKIPPED_SOURCE
