@@ -359,6 +359,18 @@ def run_course(
 
 #: What a solution region in the instructor's notebooks starts with (nbgrader's marker).
 SOLUTION_MARKER = "### BEGIN SOLUTION"
+#: The checks that grade the assignment's own parts, by grade id, with the part each grades. Part (b), explaining
+#: batch norm, is notebook 2's open question, graded by hand. The other checks grade variants and go further.
+ASSIGNMENT_CHECKS = {
+    "nb01-add-noise-by-hand-check": "a: add_noise",
+    "nb02-model-check": "a: the encoder and decoder",
+    "nb03-train-epoch-check": "a: the train function",
+    "nb03-test-epoch-check": "a: the test function",
+    "nb04-random-grid-check": "e: nine random codes decoded into a 3 x 3 grid",
+    "nb05-mode-mapping-check": "d: k-means clusters mapped to digits by their most common label",
+}
+#: The least share of the automatic points that the assignment's own parts carry.
+ASSIGNMENT_SHARE = 0.7
 
 
 def exercise_cells(nb: nbformat.NotebookNode) -> list[int]:

@@ -519,6 +519,20 @@ def test_every_notebook_has_checked_exercises_with_nbgrader_metadata():
         assert len(grade_ids) == len(set(grade_ids)), path.name
 
 
+def test_the_automatic_points_weigh_the_assignment_first():
+    """At least 70 % of the points nbgrader gives automatically grade the assignment's own parts (a, d and e)."""
+    points = {}
+    for path in course.find_notebooks():
+        for cell in nbformat.read(path, as_version=4).cells:
+            grading = cell.metadata.get("nbgrader", {})
+            if grading.get("grade") and cell.cell_type == "code":
+                points[grading["grade_id"]] = grading["points"]
+    assert set(course.ASSIGNMENT_CHECKS) <= set(points)  # every part has its check
+    assert {part[0] for part in course.ASSIGNMENT_CHECKS.values()} == {"a", "d", "e"}
+    assignment = sum(points[grade_id] for grade_id in course.ASSIGNMENT_CHECKS)
+    assert assignment / sum(points.values()) >= course.ASSIGNMENT_SHARE, (assignment, sum(points.values()))
+
+
 #: The opening's estimate: "**Time:** core about 95 minutes (50 to read and run, 45 for the exercises); going further
 #: about 40 minutes (25 to read and run, 15 for its exercises)." A notebook with nothing marked going further says so.
 TIME_ESTIMATE = re.compile(
