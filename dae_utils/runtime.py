@@ -85,12 +85,20 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> None:
 
 
 def record(name: str, value: Any) -> None:
-    """Display ``value`` under ``name`` so that the course runner can read it back.
+    """Display ``value``, measured in this run from this run's data, under ``name`` for the course runner.
 
     The output carries a plain-text line for the reader and a JSON copy under
     ``RECORD_MIMETYPE`` for ``python -m dae_utils.course``, which reads the
-    executed notebook instead of recomputing anything.
+    executed notebook instead of recomputing anything. A figure this run did not
+    measure goes through ``record_reference`` instead.
     """
+    if name.startswith(REFERENCE_PREFIX):
+        raise ValueError(f"{name!r} names a reference figure: record it with record_reference("
+                         f"{name[len(REFERENCE_PREFIX):]!r}, value, source).")
+    _display_record(name, value)
+
+
+def _display_record(name: str, value: Any) -> None:
     from IPython.display import display
 
     json.dumps(value)  # fail here, with the name at hand, if it cannot be stored
@@ -114,7 +122,7 @@ def record_reference(name: str, value: Any, source: str) -> None:
         raise ValueError(f"Give the name without the prefix: record_reference({name[len(REFERENCE_PREFIX):]!r}, ...).")
     if not source.strip():
         raise ValueError("A reference figure needs its source, e.g. 'benchmarks/results/generation.json, 5 seeds'.")
-    record(f"{REFERENCE_PREFIX}{name}", {"value": value, "source": source})
+    _display_record(f"{REFERENCE_PREFIX}{name}", {"value": value, "source": source})
 
 
 def _check_number(name: str, value: object, positive: bool = False) -> float:

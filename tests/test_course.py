@@ -248,6 +248,8 @@ def test_a_reference_figure_needs_its_source_and_a_plain_name():
         runtime.record_reference("share", 0.5, " ")
     with pytest.raises(ValueError, match=r"without the prefix: record_reference\('share'"):
         runtime.record_reference("reference_share", 0.5, "results.json")
+    with pytest.raises(ValueError, match=r"names a reference figure: record it with record_reference\('share'"):
+        runtime.record("reference_share", 0.5)
 
 
 def run_main(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
