@@ -83,9 +83,9 @@ def test_the_course_folder_holds_one_assignment_per_notebook_and_a_documented_co
             if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("grade"):
                 assert cell.metadata["nbgrader"]["solution"] and cell.metadata["nbgrader"]["points"] == 1
                 answers[cell.metadata["nbgrader"]["grade_id"]] = cell.source
-    assert sorted(answers) == ["nb01-open-2", "nb02-open-3", "nb02-open-5", "nb02-open-8", "nb03-open-4", "nb04-open-3",
-                               "nb04-open-4", "nb05-open-2", "nb05-open-3", "nb05-open-4", "nb06-open-2",
-                               "nb06-open-3", "nb07-open-5"]
+    assert sorted(answers) == ["nb01-open-1", "nb01-open-2", "nb02-open-3", "nb02-open-5", "nb02-open-8",
+                               "nb03-open-1", "nb03-open-4", "nb04-open-3", "nb04-open-4", "nb05-open-2",
+                               "nb05-open-3", "nb05-open-4", "nb06-open-2", "nb06-open-3", "nb07-open-5"]
     assert all("### BEGIN SOLUTION\n\n### END SOLUTION" in text for text in answers.values())
     # A used folder and a missing checkpoint folder are refused before anything is written.
     assert course.main(["nbgrader", "--course-dir", str(course_dir)]) == 1
@@ -134,7 +134,7 @@ def test_nbgrader_autogrades_a_right_and_a_tampered_wrong_submission(tmp_path):
         waiting = {student: s.needs_manual_grade for student, s in submissions.items()}
         assignment = gradebook.find_assignment(ASSIGNMENT)
         points = (assignment.max_code_score, assignment.max_written_score)
-    assert points == (3, 1)  # three checked exercises, one open question graded by hand
+    assert points == (3, 2)  # three checked exercises' points, two open questions graded by hand
     assert scores == {"right": 3, "tampered": 0}
     assert waiting == {"right": True, "tampered": True}  # the open question waits for a grader
     graded = nbformat.read(course_dir / "autograded" / "right" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
