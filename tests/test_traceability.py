@@ -10,8 +10,8 @@ unless the number is one of these:
   honest: an output of 0.02616 traces "0.026" and "0.0262", never "0.0261". A
   percentage may be printed as a fraction (0.771 traces "77.1 %") and the other
   way round, but a plain number never traces a percentage by a factor of 100
-  ("77" is not "0.771"). A sentence that names another section ("section 5.2")
-  may also quote that section's outputs; the exercises may quote the outputs of
+  ("77" is not "0.771"). A sentence that names another section ("section 5.2",
+  "the setup") may also quote that section's outputs; the exercises may quote the outputs of
   "Reference results for the exercises", the section that prints them. Results
   files that ``benchmarks/`` writes count once a cell of that section shows them;
 - **recorded** by a cell with ``runtime.record`` anywhere in the notebook: a named
@@ -21,17 +21,18 @@ unless the number is one of these:
   "Xie, Girshick and Farhadi, ICML 2016";
 - **an exempt kind**, kept short on purpose (``EXEMPT_*`` below): small counts and
   digit names (0 to 10), years, the assignment's constants, references to a part of
-  the course, an interval's confidence level ("95 % CI"), an exercise's minutes, and a plain number that
-  the notebook's own code sets (parameter values such as 0.3). A percentage is
+  the course, an interval's confidence level ("95 % CI"), an exercise's minutes, and
+  a plain number that the notebook's own code sets (parameter values such as 0.3). A percentage is
   never exempt because the code holds the same digits (``figsize=(11, 4.8)`` does
   not make "4.8 %" true). Headings, time estimates, list numbering and inline code
   are not prose.
 
-A number in the wrong place fails, so a planted number of any precision ("NN %",
-"0.0NN") is caught unless its section happens to print it: ``test_a_random_*``
-measures how rarely that happens. The census at the end of a run (``pytest
-tests/test_traceability.py``) says how many numbers were checked and how many were
-exempt, by kind.
+A number in the wrong place fails: a planted wrong number of any precision ("NN %",
+"0.0NN") fails in every section of every notebook
+(``test_a_planted_low_precision_number_fails_in_every_section``). The census at the
+end of a run (``tests/conftest.py`` prints it) says how many numbers were checked and
+how many were exempt, by kind, and how often a wrong number would still pass where a
+checked one stands (a section that prints a long table traces many values).
 """
 
 from __future__ import annotations
