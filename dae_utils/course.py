@@ -234,10 +234,10 @@ def claim_run_dir(output_dir: Path | None) -> Path:
     return output_dir
 
 
-def recorded_values(path: Path) -> dict[str, Any]:
-    """Return the values a notebook recorded with ``runtime.record``, read from its outputs."""
+def recorded_values(nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """Return the values an executed notebook recorded with ``runtime.record``, read from its outputs."""
     values: dict[str, Any] = {}
-    for cell in nbformat.read(path, as_version=4).cells:
+    for cell in nb.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if RECORD_MIMETYPE in data:
@@ -245,10 +245,9 @@ def recorded_values(path: Path) -> dict[str, Any]:
     return values
 
 
-def ran_on_sample(path: Path) -> bool:
+def ran_on_sample(nb: nbformat.NotebookNode) -> bool:
     """Whether an executed notebook loaded the offline sample (its data line says so)."""
-    return any(SAMPLE_LINE in output.get("text", "") for cell in nbformat.read(path, as_version=4).cells
-               for output in cell.get("outputs", []))
+    return any(SAMPLE_LINE in output.get("text", "") for cell in nb.cells for output in cell.get("outputs", []))
 
 
 def notebook_summary(path: Path) -> dict[str, Any]:
@@ -257,14 +256,15 @@ def notebook_summary(path: Path) -> dict[str, Any]:
     A figure recorded with ``runtime.record_reference`` is not this run's: it goes under ``reference``
     with its source, so that the summary never shows it as a live result.
     """
+    nb = nbformat.read(path, as_version=4)
     live: dict[str, Any] = {}
     reference: dict[str, Any] = {}
-    for name, value in recorded_values(path).items():
+    for name, value in recorded_values(nb).items():
         if name.startswith(REFERENCE_PREFIX):
             reference[name[len(REFERENCE_PREFIX):]] = value
         else:
             live[name] = value
-    live["data"] = "offline sample" if ran_on_sample(path) else "as loaded (see the notebook's data line)"
+    live["data"] = "offline sample" if ran_on_sample(nb) else "as loaded (see the notebook's data line)"
     if reference:
         live["reference"] = reference
     return live

@@ -31,20 +31,20 @@ unlocked cell does not change what grades the answer.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import inspect
 import itertools
 import math
 import numbers
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from . import threads
 from .generation import decode
 from .noise import add_noise
 
@@ -170,6 +170,27 @@ def _compare_decoded(
         raise NotYet("The decoder ran in training mode, so batch norm used the 9 codes' own statistics. "
                      "Call decoder.eval() first.")
     raise NotYet("The images differ from the decoder's output for these codes. Decode the codes you were given.")
+
+
+def _codes_and_images(returned: Any, num_samples: int, latent_dim: int) -> tuple[torch.Tensor, Any]:
+    """Return an answer's (codes, images) with the codes as a checked tensor, or raise a hint."""
+    if not isinstance(returned, tuple) or len(returned) != 2:
+        raise NotYet("Return two things, the codes and their images, as a pair (codes, images).")
+    codes, images = returned
+    return _tensor(codes, (num_samples, latent_dim), f"the {num_samples} codes"), images
+
+
+def _check_grid(run: Callable[[int], tuple[torch.Tensor, Any]], reference: nn.Module, device: torch.device) -> None:
+    """Check a grid of 9 codes that ``run(seed)`` returns: the seed repeats it, and it decodes as ``reference`` does.
+
+    The images must be the decoder's for these codes in evaluation mode, without a gradient graph.
+    """
+    codes, images = run(CHECK_SEED)
+    again, _ = run(CHECK_SEED)
+    if not torch.equal(codes, again):
+        raise NotYet("The same generator gave different codes. Draw the random numbers from the generator you "
+                     "were given, so that a seed repeats a grid.")
+    _compare_decoded(images, decode(reference, codes.float(), device), reference, codes.float(), device)
 
 
 def _calls_checked(forbidden: dict[str, Callable[..., Any]], function: Callable[..., Any], *args: Any) -> Any:
@@ -322,7 +343,7 @@ def check_train_step_l1(train_step_mine: Callable[..., float]) -> None:
     encode, decode, take the mean absolute error against the *clean* images, clear
     old gradients, backpropagate and step the optimizer, and return the loss as a float.
     """
-    with _one_thread():
+    with threads.fixed(1):  # the course's steps and the answer's, bit for bit under any load
         _check_train_step_l1(train_step_mine)
 
 
@@ -429,17 +450,9 @@ def check_fitted_samples(sample_mine: Callable[..., Any], decoder: nn.Module, de
         returned = _calls_checked(forbidden, sample_mine, decoder, latent, num_samples, device,
                                   torch.Generator().manual_seed(seed))
         _unchanged(inputs, kept)
-        if not isinstance(returned, tuple) or len(returned) != 2:
-            raise NotYet("Return two things, the codes and their images, as a pair (codes, images).")
-        codes, images = returned
-        return _tensor(codes, (num_samples, latent_dim), f"the {num_samples} codes"), images
+        return _codes_and_images(returned, num_samples, latent_dim)
 
-    codes, images = run(9, CHECK_SEED)
-    again, _ = run(9, CHECK_SEED)
-    if not torch.equal(codes, again):
-        raise NotYet("The same generator gave different codes. Draw the random numbers from the generator you "
-                     "were given, so that a seed repeats a grid.")
-    _compare_decoded(images, decode(reference, codes.float(), device), reference, codes.float(), device)
+    _check_grid(lambda seed: run(9, seed), reference, device)
     many, _ = run(FIT_SAMPLES, CHECK_SEED + 1)
     got_mean, got_cov = many.mean(dim=0), torch.cov(many.T)
     standard_error = torch.sqrt(torch.diagonal(cov) / FIT_SAMPLES)
@@ -925,10 +938,6 @@ def _first_difference(mine: list[_Step], layouts: list[list[_Step]], part: str) 
            f"{_shape(wanted[1])}."
 
 
-def _parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
 def check_model(encoder_mine: Callable[[int], nn.Module], decoder_mine: Callable[[int], nn.Module]) -> None:
     """Check the encoder and decoder classes ``encoder_mine(latent_dim)`` and ``decoder_mine(latent_dim)``.
 
@@ -940,7 +949,7 @@ def check_model(encoder_mine: Callable[[int], nn.Module], decoder_mine: Callable
     with the specification, and names the first difference. Batch norm may come before or after its ReLU,
     and a convolution right before batch norm may drop its bias (batch norm cancels it, section 2.7).
     """
-    from .model import Decoder, Encoder
+    from .model import Decoder, Encoder, count_parameters
 
     forbidden = {"model.Encoder": Encoder.__init__, "model.Decoder": Decoder.__init__,
                  "model.Encoder.forward": Encoder.forward, "model.Decoder.forward": Decoder.forward}
@@ -974,7 +983,7 @@ def check_model(encoder_mine: Callable[[int], nn.Module], decoder_mine: Callable
             raise NotYet(f"Your {part}'s batch norm has no gamma and beta (affine=False); the assignment's batch "
                          "norm learns them (section 2.6 shows why).")
         allowed = _parameter_counts(reference(4), kept_norms=sum(kind == "batch norm" for kind, _ in steps))
-        count = _parameters(module)
+        count = count_parameters(module)
         if count not in allowed:
             raise NotYet(f"Your {part} has {count:,} trainable parameters; with these layers the specification "
                          f"gives {max(allowed):,}. Does every convolution and linear layer have its weights and "
@@ -989,12 +998,14 @@ def _parameter_counts(reference: nn.Module, kept_norms: int) -> set[int]:
     The reference's later batch norms are the optional ones; the bias of any convolution right before one of its
     batch norms may be dropped (batch norm cancels it).
     """
+    from .model import count_parameters
+
     norms = [m for m in reference.modules() if isinstance(m, nn.BatchNorm2d)]
     absent = sum(2 * m.num_features for m in norms[kept_norms:])
     sums = {0}
     for m in norms:
         sums |= {s + m.num_features for s in sums}  # a bias has one entry per channel, as batch norm has
-    return {_parameters(reference) - absent - dropped for dropped in sums}
+    return {count_parameters(reference) - absent - dropped for dropped in sums}
 
 
 #: The train-and-test check's loader: three batches, the last one short, so that weighting by size shows.
@@ -1054,7 +1065,7 @@ def check_train_epoch(train_mine: Callable[..., float]) -> None:
     ``training.train_epoch`` on the course's model over three batches (the last one short), from the same random
     state: the same loss and the same weights afterwards.
     """
-    with _one_thread():
+    with threads.fixed(1):  # the course's steps and the answer's, bit for bit under any load
         _check_train_epoch(train_mine)
 
 
@@ -1064,30 +1075,8 @@ def check_test_epoch(test_mine: Callable[..., float]) -> None:
     It scores the loader in evaluation mode without gradients, with noise from a generator seeded with
     ``noise_seed``, changes nothing, and returns the mean loss per image, each batch weighted by its size.
     """
-    with _one_thread():
+    with threads.fixed(1):  # the course's steps and the answer's, bit for bit under any load
         _check_test_epoch(test_mine)
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run a check on one CPU thread, the course's adaptation off: two runs of the same steps then agree bit for bit.
-
-    (With more threads, or a count that changes under load, sums come out in another order; Adam's first steps move
-    a weight whose gradient is rounding noise by a whole learning rate, one way or the other.)
-    """
-    from . import threads
-
-    before, adaptive = torch.get_num_threads(), threads.CHOICE.get("adaptive")
-    torch.set_num_threads(1)
-    threads.CHOICE["adaptive"] = "no"
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-        if adaptive is None:
-            threads.CHOICE.pop("adaptive", None)
-        else:
-            threads.CHOICE["adaptive"] = adaptive
 
 
 def _test_models() -> tuple[nn.Module, nn.Module]:
@@ -1117,7 +1106,7 @@ def _check_train_epoch(train_mine: Callable[..., float]) -> None:
     forbidden = {"training.train_epoch": training.train_epoch, "training.training_step": training.training_step,
                  "training.fit": training.fit}
 
-    def run_train(train: Callable[..., Any], watch: bool = False) -> tuple[Any, torch.Tensor, nn.Module, nn.Module]:
+    def run_train(train: Callable[..., Any], watch: bool = False) -> tuple[Any, torch.Tensor]:
         enc, dec = copy.deepcopy(encoder), copy.deepcopy(decoder)
         optimizer = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3)
         for p in [*enc.parameters(), *dec.parameters()]:
@@ -1125,12 +1114,12 @@ def _check_train_epoch(train_mine: Callable[..., float]) -> None:
         torch.manual_seed(CHECK_SEED)
         args = (enc, dec, cpu, loader, loss_fn, optimizer, STEP_NOISE)
         returned = _calls_checked(forbidden, train, *args) if watch else train(*args)
-        return returned, _weights(enc, dec), enc, dec
+        return returned, _weights(enc, dec)
 
-    expected_loss, expected_weights, _, _ = run_train(training.train_epoch)
+    expected_loss, expected_weights = run_train(training.train_epoch)
     inputs = {f"batch {i + 1}": images for i, (images, _) in enumerate(loader)}
     kept = _kept(inputs)
-    returned, weights, _, _ = run_train(train_mine, watch=True)
+    returned, weights = run_train(train_mine, watch=True)
     _unchanged(inputs, kept)
     if isinstance(returned, torch.Tensor) and returned.requires_grad:
         raise NotYet("Return the epoch's loss as a Python float: add up loss.item() values, not the loss tensors, "
@@ -1154,7 +1143,7 @@ def _check_train_epoch(train_mine: Callable[..., float]) -> None:
                          "runs them in training mode (encoder.train(), decoder.train()).",
         }
         for kind, hint in hints.items():
-            loss, variant_weights, _, _ = run_train(_train_variant(kind))
+            loss, variant_weights = run_train(_train_variant(kind))
             if math.isclose(answer, loss, rel_tol=1e-5) and torch.allclose(weights, variant_weights, atol=1e-6):
                 raise NotYet(hint)
         if right_loss:
@@ -1222,17 +1211,9 @@ def check_random_grid(grid_mine: Callable[..., Any], decoder: nn.Module, device:
     def run(seed: int, watch: bool = True) -> tuple[torch.Tensor, Any]:
         args = (decoder, latent_dim, device, torch.Generator().manual_seed(seed))
         returned = _calls_checked(forbidden, grid_mine, *args) if watch else grid_mine(*args)
-        if not isinstance(returned, tuple) or len(returned) != 2:
-            raise NotYet("Return two things, the codes and their images, as a pair (codes, images).")
-        codes, images = returned
-        return _tensor(codes, (9, latent_dim), "the 9 codes"), images
+        return _codes_and_images(returned, 9, latent_dim)
 
-    codes, images = run(CHECK_SEED)
-    again, _ = run(CHECK_SEED)
-    if not torch.equal(codes, again):
-        raise NotYet("The same generator gave different codes. Draw the codes from the generator you were given, "
-                     "so that a seed repeats a grid.")
-    _compare_decoded(images, decode(reference, codes.float(), device), reference, codes.float(), device)
+    _check_grid(run, reference, device)
     many = torch.cat([run(CHECK_SEED + 1 + call, watch=False)[0] for call in range(GRID_CALLS)])  # watched above
     count = len(many)
     mean, cov = many.mean(dim=0), torch.cov(many.T)

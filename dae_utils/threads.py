@@ -36,11 +36,12 @@ bit; the test suite does.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 #: The environment variable that sets the thread count by hand (a whole number >= 1).
@@ -214,6 +215,30 @@ def adapt() -> None:
 
         if suggested != torch.get_num_threads():
             torch.set_num_threads(suggested)
+
+
+@contextlib.contextmanager
+def fixed(count: int) -> Iterator[None]:
+    """Run the body with ``count`` torch threads and the adapting off; restore both afterwards.
+
+    For work that must repeat bit for bit whatever the load, such as an exercise check that compares a
+    student's training steps with the course's: with a count that changes under load, sums come out in
+    another order, and Adam's first steps move a weight whose gradient is rounding noise by a whole
+    learning rate, one way or the other.
+    """
+    import torch
+
+    before, adaptive = torch.get_num_threads(), CHOICE.get("adaptive")
+    torch.set_num_threads(count)
+    CHOICE["adaptive"] = "no"
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        if adaptive is None:
+            CHOICE.pop("adaptive", None)
+        else:
+            CHOICE["adaptive"] = adaptive
 
 
 def apply(environ: dict[str, str] | None = None, root: Path = CGROUP_ROOT) -> dict[str, str]:

@@ -627,7 +627,8 @@ def test_the_model_check_reads_layers_however_they_are_written():
         ("ReLU", (128,)), ("linear layer", (4,))]
 
 
-# The train and test functions, written as a student might; check_train_test runs them beside training's own.
+# The train and test functions, written as a student might (on purpose not the checks' own variants, which
+# they must recognise); check_train_epoch and check_test_epoch run them beside training's own.
 def train_right(encoder, decoder, device, dataloader, loss_fn, optimizer, noise_factor, mistake=None):
     encoder.train(mistake != "eval mode")
     decoder.train(mistake != "eval mode")

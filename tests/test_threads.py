@@ -263,3 +263,14 @@ def test_every_notebook_imports_dae_utils_before_torch():
 def test_make_lab_starts_jupyter_with_the_course_settings():
     printed = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "env $(.venv/bin/python -c 'import dae_utils.threads as t; t.main()') .venv/bin/jupyter lab" in printed
+
+
+def test_a_fixed_count_holds_inside_and_is_given_back_even_after_an_error(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(threads, "CHOICE", {"adaptive": "yes", "cpus": "2"})
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="inside"), threads.fixed(1):
+        assert torch.get_num_threads() == 1 and threads.CHOICE["adaptive"] == "no"
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before and threads.CHOICE == {"adaptive": "yes", "cpus": "2"}

@@ -304,18 +304,24 @@ class Census:
         return self.checked + sum(self.exempt.values())
 
 
+def home_pool(section: Section, found: list[Section], recorded: Pool) -> Pool:
+    """The pool a sentence of ``section`` without pointers is checked against: its section's outputs and the records
+    (and, for the exercises, the reference results that print their expected results)."""
+    pool = section.outputs | recorded
+    if section.title.startswith(EXERCISES):
+        pool = pool | next((s.outputs for s in found if s.title == EXERCISE_RESULTS), Pool())
+    return pool
+
+
 def census(nb: nbformat.NotebookNode, name: str = "notebook") -> Census:
     """Check every number in a notebook's prose against the outputs of its section, and count what was done."""
     found, recorded = sections(nb)
     literals = code_literals(nb)
     by_number = {s.number: s for s in found if s.number}
-    results = next((s for s in found if s.title == EXERCISE_RESULTS), None)
     setup = next((s for s in found if s.title == SETUP), None)
     result = Census(name)
     for section in found:
-        home = section.outputs | recorded
-        if section.title.startswith(EXERCISES) and results is not None:
-            home = home | results.outputs
+        home = home_pool(section, found, recorded)
         for index, markdown in section.prose:
             for unit in units(prose(markdown)):
                 numbers = list(NUMBER.finditer(unit))
@@ -584,14 +590,10 @@ def as_quoted(text: str) -> Quoted:
     return parse(next(NUMBER.finditer(text)))
 
 
-def home_pool(nb: nbformat.NotebookNode, cell: int) -> Pool:
+def cell_home_pool(nb: nbformat.NotebookNode, cell: int) -> Pool:
     """The pool a sentence without pointers in markdown cell ``cell`` is checked against."""
     found, recorded = sections(nb)
-    section = next(s for s in found if any(index == cell for index, _ in s.prose))
-    pool = section.outputs | recorded
-    if section.title.startswith(EXERCISES):
-        pool = pool | next((s.outputs for s in found if s.title == EXERCISE_RESULTS), Pool())
-    return pool
+    return home_pool(next(s for s in found if any(index == cell for index, _ in s.prose)), found, recorded)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -607,7 +609,7 @@ def test_a_planted_low_precision_number_fails_in_every_section(path):
         where = section.prose[-1][0] + 1
         planted = nbformat.from_dict(nb)
         planted.cells.insert(where, markdown_cell("A placeholder."))
-        pool = home_pool(planted, where)
+        pool = cell_home_pool(planted, where)
         share = next(text for text in (f"{k} %" for k in range(11, 100)) if not pool.traces(as_quoted(text)))
         small = next(text for text in (f"0.0{k}" for k in range(11, 100)) if not pool.traces(as_quoted(text)))
         planted.cells[where].source = f"It kept {share} of them, at an MSE of {small}."
