@@ -34,7 +34,7 @@ lab: $(STAMP)
 	env $$($(BIN)/python -c 'import dae_utils.threads as t; t.main()') $(BIN)/jupyter lab notebooks/
 
 student: $(STAMP)
-	$(BIN)/python -m dae_utils.course student --output-dir "$(or $(DIR),student)"
+	$(BIN)/python -m dae_utils.course student --output-dir "$(or $(DIR),student)" $(if $(CORE),--core)
 
 # Notebook 3 trains the course's model (notebooks 4 and 5 load it), notebook 6 its seven others, notebook 7 the VAE.
 checkpoints: $(STAMP)

@@ -5,6 +5,7 @@
     python -m dae_utils.course run -p num_epochs 5 -p noise_factor 0.5
     python -m dae_utils.course list                     # notebooks and their parameters
     python -m dae_utils.course student --output-dir DIR # the student edition, solutions removed
+    python -m dae_utils.course student --output-dir DIR --core   # the core path only (notebooks 1-5)
     python -m dae_utils.course nbgrader --course-dir DIR --checkpoints CKPT   # an nbgrader course
 
 Executed copies go to a new run folder (``runs/<date-time>`` by default; a run
@@ -385,21 +386,70 @@ def require_new_or_empty(folder: Path, option: str) -> None:
         raise CourseError(f"{folder} is not an empty folder; choose a new {option}.")
 
 
-def make_student_edition(notebooks: list[Path], output_dir: Path) -> list[Path]:
+#: The core path ends where the assignment does; notebooks past it are going further as a whole.
+CORE_NOTEBOOKS = ("01", "02", "03", "04", "05")
+GOING_FURTHER = "going further"
+#: An exercise list's items ("1. **Title** ..."), each running to the next item or to the first line that is neither
+#: blank nor indented.
+EXERCISE_ITEM = re.compile(r"^\d+\. \*\*(?P<title>.+?)\*\*.*?(?=^\d+\. \*\*|^(?! |$)|\Z)", re.M | re.S)
+
+
+def core_path(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """Return ``nb`` with its core path only: no section and no exercise marked going further.
+
+    A section is going further when its heading says so, up to the next heading of its level or
+    above (the time test counts the same way); an exercise is when its title starts with "Going
+    further". Those come after the core in every notebook, so what stays runs as it did.
+    """
+    kept, skipped_level = [], None
+    for cell in nb.cells:
+        headings = re.findall(r"^(#+) (.*)$", cell.source, re.M) if cell.cell_type == "markdown" else []
+        for position, (hashes, title) in enumerate(headings):
+            if skipped_level is not None and len(hashes) <= skipped_level:
+                skipped_level = None
+            if skipped_level is None and GOING_FURTHER in title.lower():
+                if position > 0 or not cell.source.startswith("#"):
+                    raise CourseError(f"{name}: the going-further heading {title!r} does not start its cell; "
+                                      "split the cell there so that the core edition can leave it out.")
+                skipped_level = len(hashes)
+        if skipped_level is not None:
+            continue
+        if cell.cell_type == "markdown":
+            cell.source = EXERCISE_ITEM.sub(
+                lambda item: "\n" if item["title"].lower().startswith(GOING_FURTHER) else item.group(0), cell.source)
+            cell.source = re.sub(r"\n{3,}", "\n\n", cell.source).rstrip("\n")
+        kept.append(cell)
+    nb.cells = kept
+    return nb
+
+
+def core_notebooks(notebooks: list[Path]) -> list[Path]:
+    """Return the notebooks of the core path among ``notebooks`` (notebooks 1 to 5), or refuse if none is."""
+    core = [path for path in notebooks if path.name[:2] in CORE_NOTEBOOKS]
+    if not core:
+        raise CourseError("None of these notebooks is on the core path (notebooks 01 to 05); leave out --core "
+                          "or name one of them.")
+    return core
+
+
+def make_student_edition(notebooks: list[Path], output_dir: Path, core: bool = False) -> list[Path]:
     """Write the student edition of ``notebooks`` into ``output_dir``, which must be new or empty.
 
     nbgrader's ``ClearSolutions`` replaces every region between ``### BEGIN SOLUTION``
     and ``### END SOLUTION`` by ``raise NotImplementedError()`` (the comment above
     each region says what to write), and the outputs of the exercise cells are
     cleared, so neither code nor printed results give an answer away. Everything
-    else, committed outputs included, stays as it is.
+    else, committed outputs included, stays as it is. With ``core`` it holds the core
+    path only: notebooks 1 to 5, without what is marked going further (``core_path``).
     """
     from nbgrader.preprocessors import ClearSolutions
 
     require_new_or_empty(output_dir, "--output-dir for the student edition")
     editions = []
-    for path in notebooks:  # everything is prepared before anything is written
+    for path in core_notebooks(notebooks) if core else notebooks:  # everything is prepared before anything is written
         nb = nbformat.read(path, as_version=4)
+        if core:
+            nb = core_path(nb, path.name)
         nb, _ = ClearSolutions(enforce_metadata=False).preprocess(nb, {})
         for index in exercise_cells(nb):
             nb.cells[index].outputs = []
@@ -494,7 +544,8 @@ def add_answer_cells(nb: nbformat.NotebookNode, notebook_id: str, hide_model_ans
 
 
 def make_nbgrader_course(notebooks: list[Path], course_dir: Path, checkpoints: Path | None,
-                         timeout: int = GRADING_CELL_TIMEOUT_S, hide_model_answers: bool = False) -> list[Path]:
+                         timeout: int = GRADING_CELL_TIMEOUT_S, hide_model_answers: bool = False,
+                         core: bool = False) -> list[Path]:
     """Lay out an nbgrader course in ``course_dir`` (new or empty): one assignment per notebook, and its config.
 
     ``source/<notebook>/<notebook>.ipynb`` holds the instructor's notebook, which
@@ -503,7 +554,7 @@ def make_nbgrader_course(notebooks: list[Path], course_dir: Path, checkpoints: P
     ``nbgrader_config.py`` sets the cell timeout and the environment the grading
     kernels inherit: the shared checkpoint folder (read only, so no submission
     trains again) and the data source the checkpoints were trained on, as they are
-    set where this runs.
+    set where this runs. With ``core`` the course holds the core path only (``core_path``).
     """
     from .checkpoint import SHARED_CHECKPOINTS_ENV
 
@@ -517,8 +568,10 @@ def make_nbgrader_course(notebooks: list[Path], course_dir: Path, checkpoints: P
     lines = [f"os.environ.setdefault({name!r}, {value!r})" if value else f"# {name} is not set"
              for name, value in settings.items()]
     written = []
-    for path in notebooks:
+    for path in core_notebooks(notebooks) if core else notebooks:
         nb = nbformat.read(path, as_version=4)
+        if core:
+            nb = core_path(nb, path.name)
         add_answer_cells(nb, path.stem, hide_model_answers)
         target = course_dir / "source" / path.stem / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -612,6 +665,8 @@ def main(argv: list[str] | None = None) -> int:
     student = commands.add_parser("student", help="write the student edition: solutions replaced by stubs")
     student.add_argument("--output-dir", type=Path, required=True, help="folder for the student edition (new or empty)")
     student.add_argument("--notebooks", nargs="+", metavar="NB", help="numbers or names (default: all)")
+    student.add_argument("--core", action="store_true",
+                         help="the core path only: notebooks 1 to 5, without what is marked going further")
     grading = commands.add_parser("nbgrader", help="lay out an nbgrader course: one assignment per notebook")
     grading.add_argument("--course-dir", type=Path, required=True, help="the nbgrader course folder (new or empty)")
     grading.add_argument("--checkpoints", type=Path, help="the shared checkpoint folder `make checkpoints` filled")
@@ -619,6 +674,8 @@ def main(argv: list[str] | None = None) -> int:
     grading.add_argument("--timeout", type=int, default=GRADING_CELL_TIMEOUT_S, help="seconds per cell")
     grading.add_argument("--hide-model-answers", action="store_true",
                          help="keep the open questions' model answers out of the release (graders still see them)")
+    grading.add_argument("--core", action="store_true",
+                         help="the core path only: notebooks 1 to 5, without what is marked going further")
     for command in (run, listing, student, grading):
         command.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR,
                              help="folder of numbered notebooks (default: the course's)")
@@ -636,14 +693,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "student":
             refuse_inside(args.output_dir, args.notebook_dir)
-            for path in make_student_edition(find_notebooks(args.notebook_dir, args.notebooks), args.output_dir):
+            for path in make_student_edition(find_notebooks(args.notebook_dir, args.notebooks), args.output_dir,
+                                             args.core):
                 print(f"wrote {path}")
             print(f"The student edition is in {args.output_dir}: open it with jupyter lab {args.output_dir}")
             return 0
         if args.command == "nbgrader":
             refuse_inside(args.course_dir, args.notebook_dir)
             written = make_nbgrader_course(find_notebooks(args.notebook_dir, args.notebooks), args.course_dir,
-                                           args.checkpoints, args.timeout, args.hide_model_answers)
+                                           args.checkpoints, args.timeout, args.hide_model_answers, args.core)
             for path in written:
                 print(f"wrote {path}")
             print(f"Next, in {args.course_dir}: nbgrader generate_assignment <notebook>, and after the "

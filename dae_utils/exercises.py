@@ -981,7 +981,7 @@ def check_model(encoder_mine: Callable[[int], nn.Module], decoder_mine: Callable
         norm_layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if any(not m.affine for m in norm_layers):
             raise NotYet(f"Your {part}'s batch norm has no gamma and beta (affine=False); the assignment's batch "
-                         "norm learns them (section 2.6 shows why).")
+                         "norm learns them (section 2.5 shows why).")
         allowed = _parameter_counts(reference(4), kept_norms=sum(kind == "batch norm" for kind, _ in steps))
         count = count_parameters(module)
         if count not in allowed:

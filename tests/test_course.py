@@ -536,11 +536,13 @@ def test_the_automatic_points_weigh_the_assignment_first():
 
 
 #: The opening's estimate: "**Time:** core about 95 minutes (50 to read and run, 45 for the exercises); going further
-#: about 40 minutes (25 to read and run, 15 for its exercises)." A notebook with nothing marked going further says so.
+#: about 40 minutes (25 to read and run, 15 for its exercises)." A notebook with nothing marked going further says so;
+#: one that is going further as a whole (its title says so) says "**Time:** going further, all of it: about 90 minutes
+#: (55 to read and run, 35 for its exercises)."
 TIME_ESTIMATE = re.compile(
-    r"\*\*Time:\*\* core about (?P<core>\d+) minutes \((?P<core_read>\d+) to read and run, (?P<core_ex>\d+) for the "
-    r"exercises\); (?:going further about (?P<more>\d+) minutes \((?P<more_read>\d+) to read and run, (?P<more_ex>\d+) "
-    r"for its exercises\)|nothing is marked going further)\.")
+    r"\*\*Time:\*\* (?:core about (?P<core>\d+) minutes \((?P<core_read>\d+) to read and run, (?P<core_ex>\d+) "
+    r"for the exercises\); |going further, all of it: )(?:(?:going further )?about (?P<more>\d+) minutes "
+    r"\((?P<more_read>\d+) to read and run, (?P<more_ex>\d+) for its exercises\)|nothing is marked going further)\.")
 #: An exercise states its own minutes after its title: "1. **Salt and pepper.** *(15 minutes)* Replace ...".
 EXERCISE = re.compile(r"^\d+\. \*\*(?P<title>.+?)\*\*(?: \*\((?P<minutes>\d+) minutes\)\*)?", re.MULTILINE)
 #: The method, as book/about.md states it: technical prose at 150 words a minute, 5 seconds a line of code and 2 a
@@ -569,12 +571,13 @@ def counted_minutes(notebook: nbformat.NotebookNode) -> dict[str, float]:
     """Return the method's minutes: to read and run the core and the going-further sections, and their exercises.
 
     A section is going further when its heading says so, up to the next heading of its level or above; an exercise
-    is when its title starts with "Going further". The exercises and their reference results are counted by the
-    minutes each exercise states, not by their words.
+    is when its title starts with "Going further"; everything is when the notebook's title says so. The exercises
+    and their reference results are counted by the minutes each exercise states, not by their words.
     """
     minutes = {"core_read": 0.0, "more_read": 0.0, "core_ex": 0.0, "more_ex": 0.0}
     skipped_level = None  # the level of the going-further heading being skipped, if any
     in_exercises = False
+    whole = bool(re.match(r"# .*going further", notebook.cells[0].source, re.I))  # the title says so
     for cell in notebook.cells:
         heading = re.match(r"(#+) (.*)", cell.source) if cell.cell_type == "markdown" else None
         if heading:
@@ -588,10 +591,10 @@ def counted_minutes(notebook: nbformat.NotebookNode) -> dict[str, float]:
         if in_exercises:
             for exercise in EXERCISE.finditer(cell.source if cell.cell_type == "markdown" else ""):
                 stated = int(exercise["minutes"] or 0)
-                key = "more_ex" if exercise["title"].lower().startswith("going further") else "core_ex"
+                key = "more_ex" if exercise["title"].lower().startswith("going further") or whole else "core_ex"
                 minutes[key] += stated
             continue
-        key = "more_read" if skipped_level is not None else "core_read"
+        key = "more_read" if skipped_level is not None or whole else "core_read"
         if cell.cell_type == "markdown":
             minutes[key] += len(cell.source.split()) / WORDS_PER_MINUTE
             continue
@@ -630,6 +633,19 @@ def test_counted_minutes_counts_what_it_says():
         "core_ex": 25, "more_ex": 15})
 
 
+def test_a_notebook_titled_going_further_counts_as_going_further_throughout():
+    notebook = new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 6. Going further: beyond\n\n" + "word " * 295),  # 300 words: 2 minutes
+        nbformat.v4.new_markdown_cell("## 6.1 A section\n\n" + "word " * 146),  # 150 words: 1 minute
+        nbformat.v4.new_markdown_cell("## Exercises\n\n1. **Write it.** *(15 minutes)* Do."),
+    ])
+    assert counted_minutes(notebook) == pytest.approx({"core_read": 0, "more_read": 3, "core_ex": 0, "more_ex": 15})
+    notebook.cells[0].source += ("\n\n**Time:** going further, all of it: about 20 minutes (5 to read and run, 15 for "
+                                 "its exercises).")
+    assert stated_minutes(notebook) == {"core": 0, "core_read": 0, "core_ex": 0, "more": 20, "more_read": 5,
+                                        "more_ex": 15}
+
+
 def stated_minutes(notebook: nbformat.NotebookNode) -> dict[str, int]:
     match = TIME_ESTIMATE.search(notebook.cells[0].source)
     assert match, "the first cell gives no time estimate in the stated form"
@@ -648,6 +664,66 @@ def test_every_notebook_opens_with_an_honest_time_estimate():
         for key in ("core_read", "more_read"):
             assert counted[key] <= stated[key] < counted[key] + ROUNDING_MINUTES, \
                 f"{path.name}: {key} {stated[key]} minutes stated, {counted[key]:.1f} counted"
+
+
+#: "About 5 hours", the core path's stated length, as the method counts it: 4.5 to 5.5 hours.
+CORE_PATH_MINUTES = (270, 330)
+
+
+def test_the_core_path_comes_first_holds_the_assignment_and_takes_about_five_hours():
+    """In notebooks 1-5 nothing core follows going further; every assignment check is core; 6 and 7 are all extra."""
+    core_minutes = 0.0
+    for path in course.find_notebooks():
+        notebook = nbformat.read(path, as_version=4)
+        title = notebook.cells[0].source.splitlines()[0]
+        if path.name[:2] not in course.CORE_NOTEBOOKS:
+            assert "going further" in title.lower(), path.name
+            continue
+        assert "going further" not in title.lower() and "**The assignment.**" in notebook.cells[0].source
+        sections = [line for cell in notebook.cells if cell.cell_type == "markdown"
+                    for line in cell.source.splitlines() if re.match(r"##+ \d+\.\d+ ", line)]
+        extra = ["going further" in line.lower() for line in sections]
+        assert extra == sorted(extra), f"{path.name}: a core section follows a going-further one: {sections}"
+        titles = [e["title"] for c in notebook.cells if c.cell_type == "markdown" for e in EXERCISE.finditer(c.source)]
+        extra = [t.lower().startswith("going further") for t in titles]
+        assert extra == sorted(extra), f"{path.name}: a core exercise follows a going-further one: {titles}"
+        core = course.core_path(nbformat.read(path, as_version=4), path.name)
+        core_ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in core.cells}
+        checks = {grade_id for grade_id in course.ASSIGNMENT_CHECKS if grade_id.startswith(f"nb{path.name[:2]}")}
+        assert checks and checks <= core_ids, f"{path.name}: an assignment check is not on the core path"
+        counted = counted_minutes(notebook)
+        core_minutes += counted["core_read"] + counted["core_ex"]
+    assert CORE_PATH_MINUTES[0] <= core_minutes <= CORE_PATH_MINUTES[1], core_minutes
+
+
+def test_the_core_edition_holds_the_core_path_and_nothing_marked_going_further(tmp_path, capsys):
+    out = tmp_path / "core"
+    assert course.main(["student", "--output-dir", str(out), "--core"]) == 0
+    written = sorted(p.name for p in out.glob("*.ipynb"))
+    assert written == [p.name for p in course.find_notebooks() if p.name[:2] in course.CORE_NOTEBOOKS]
+    grade_ids = set()
+    for name in written:
+        teacher = nbformat.read(course.NOTEBOOK_DIR / name, as_version=4)
+        student = nbformat.read(out / name, as_version=4)
+        text = "\n".join(c.source for c in student.cells)
+        assert not re.search(r"^#+ .*going further", text, re.I | re.M), name
+        assert not re.search(r"^\d+\. \*\*going further", text, re.I | re.M), name
+        assert "SOLUTION" not in text and len(student.cells) < len(teacher.cells)
+        numbers = [int(n) for n in re.findall(r"^(\d+)\. \*\*", next(
+            c.source for c in student.cells if c.source.startswith("## Exercises")), re.M)]
+        assert numbers == list(range(1, len(numbers) + 1)), name  # the core exercises keep their numbers
+        grade_ids |= {c.metadata["nbgrader"]["grade_id"] for c in student.cells if "nbgrader" in c.metadata}
+    assert set(course.ASSIGNMENT_CHECKS) <= grade_ids
+    capsys.readouterr()
+    assert course.main(["student", "--output-dir", str(tmp_path / "none"), "--core", "--notebooks", "06"]) == 1
+    assert "None of these notebooks is on the core path" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+
+def test_a_going_further_heading_inside_a_cell_is_refused_by_the_core_edition():
+    notebook = new_notebook(cells=[nbformat.v4.new_markdown_cell("Some text.\n\n## 1.4 Going further: more")])
+    with pytest.raises(course.CourseError, match="does not start its cell"):
+        course.core_path(notebook, "01_x.ipynb")
 
 
 def test_every_exercise_states_its_minutes():
@@ -671,7 +747,7 @@ def test_the_readme_and_the_site_state_the_course_total():
         totals["more"] += stated["more"]
     for page in (ROOT / "README.md", ROOT / "book" / "index.md"):
         text = " ".join(page.read_text().split())
-        match = re.search(r"core path through the seven notebooks takes about (\d+(?:\.5)?) hours[^.]*?; going "
+        match = re.search(r"core path, through notebooks 1 to 5, takes about (\d+(?:\.5)?) hours[^.]*?; going "
                           r"further adds about (\d+(?:\.5)?) hours", text)
         assert match, f"{page.name} does not state the course's total time"
         for key, hours in zip(("core", "more"), match.groups(), strict=True):
@@ -765,6 +841,28 @@ def test_student_edition_holds_no_solution_code(tmp_path, capsys):
         assert all(student.cells[i] == teacher.cells[i] for i in others), path.name
     assert course.main(["student", "--output-dir", str(out)]) == 1  # never overwrites an edition
     assert "not an empty folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_core_path_runs_on_its_own_and_every_check_passes(tmp_path):
+    """The core edition with its solutions, run headless: no cell needs one marked going further."""
+    from nbclient import NotebookClient
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    quick = {"num_epochs": 1, "budget_epochs": 1, "kmeans_runs": 1, "n_init": 1,
+             "checkpoint_dir": str(tmp_path / "ckpt")}
+    for path in course.find_notebooks(selection=list(course.CORE_NOTEBOOKS)):
+        nb = course.core_path(load_notebook_node(str(path)), path.name)
+        declared = course.notebook_parameters(path)
+        nb = parameterize_notebook(nb, {k: v for k, v in quick.items() if k in declared})
+        NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(course.NOTEBOOK_DIR)}},
+                       kernel_name="python3").execute()  # raises on the first failing cell
+        checks = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+        assert checks, path.name
+        for cell in checks:
+            printed = "".join(o.get("text", "") for o in cell.outputs)
+            assert "✓" in printed and "Not yet" not in printed, f"{path.name}: {printed}"
 
 
 @pytest.mark.slow

@@ -20,7 +20,8 @@ unless the number is one of these:
   author(s) and year, e.g. "(Santurkar, Tsipras, Ilyas and Madry, 2018)" or
   "Xie, Girshick and Farhadi, ICML 2016";
 - **an exempt kind**, kept short on purpose (``EXEMPT_*`` below): small counts and
-  digit names (0 to 10), years, the assignment's constants, references to a part of
+  digit names (0 to 10), years, the assignment's constants (its reported "about 77 %" too, where the
+  sentence names the assignment), references to a part of
   the course, an interval's confidence level ("95 % CI"), an exercise's minutes, and
   a plain number that the notebook's own code sets (parameter values such as 0.3). A percentage is
   never exempt because the code holds the same digits (``figsize=(11, 4.8)`` does
@@ -56,6 +57,8 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 #: The assignment's constants: image side and pixels, kernel, channels, widths, epochs, lr, MNIST's sizes.
 EXEMPT_CONSTANTS = {28, 784, 14, 16, 32, 64, 128, 256, 288, 30, 0.001, 60_000, 10_000, 70_000}
+#: The accuracy the assignment reports for part d ("about 77 %"), exempt where its sentence names the assignment.
+ASSIGNMENT_ACCURACY = 77
 #: Counts and digit names up to this are exempt: "3 x 3", "the 4s", "two of 9".
 EXEMPT_SMALL_INTEGER = 10
 #: A number right after one of these words names a part of the course, not a result.
@@ -276,6 +279,8 @@ def exempt_kind(number: Quoted, before: str, after: str, literals: set[float]) -
         if value <= EXEMPT_SMALL_INTEGER:
             return "small count"
     if not number.percent and value in EXEMPT_CONSTANTS:
+        return "the assignment's constant"
+    if number.percent and value == ASSIGNMENT_ACCURACY and "assignment" in before[-40:] + after[:30]:
         return "the assignment's constant"
     if EXEMPT_AFTER.search(before):
         return "a part of the course"
