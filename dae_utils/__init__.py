@@ -19,7 +19,8 @@ what is library code and what is the lesson. Each module does one job:
 - ``judge``: a digit classifier and SSIM, the measures beside MSE (which digit an image shows)
 - ``plotting``: figures (compute first, then plot)
 - ``widgets``: the live noise and latent explorers
-- ``exercises``: checks that tell a student whether an exercise's answer is right
+- ``exercises``: checks that tell a student whether an exercise's answer is right, one module per
+  notebook (``exercises.nb01`` to ``exercises.nb07``) and their shared helpers (``exercises.common``)
 - ``grading``: what nbgrader's autograde skips (cells tagged ``skip-while-grading``)
 - ``evidence``: results files over several seeds, and the course's rule for differences
 - ``course``: the headless course runner (``python -m dae_utils.course run``), the

@@ -516,7 +516,9 @@ def test_every_notebook_has_checked_exercises_with_nbgrader_metadata():
             following = nb.cells[nb.cells.index(cell) + 1]
             assert following.metadata["nbgrader"]["grade"] is True and following.metadata["nbgrader"]["locked"]
             # The grade cell reloads the checks, so that rebinding one in an unlocked cell cannot pass it.
-            assert "importlib.reload(dae_utils.exercises).check_" in following.source, path.name
+            # (every module the check uses: the shared helpers, then the notebook's own checks).
+            assert "importlib.reload(dae_utils.exercises.common)\n" in following.source, path.name
+            assert f"importlib.reload(dae_utils.exercises.nb{path.name[:2]}).check_" in following.source, path.name
         grade_ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
         assert len(grade_ids) == len(set(grade_ids)), path.name
 

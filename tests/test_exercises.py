@@ -7,6 +7,8 @@ raises ``NotYet`` with a hint.
 """
 
 import ast
+import importlib
+import inspect
 import math
 
 import numpy as np
@@ -34,7 +36,7 @@ BLACK_PIXEL = {
     "0.5 s s": (lambda s: 0.5 * s * s, RIGHT),
     "float32 NumPy scalar": (lambda s: np.float32(s**2 / 2), RIGHT),
     "0-d tensor": (lambda s: torch.tensor(s**2 / 2), RIGHT),
-    "exact integral": (exercises._black_pixel_mse, RIGHT),
+    "exact integral": (exercises.nb01._black_pixel_mse, RIGHT),
     "no clamp": (lambda s: s**2, "without the clamp"),
     "mean, not mean square": (lambda s: s / math.sqrt(2 * math.pi), "not the mean of its square"),
     "s / 2": (lambda s: s / 2, "Split the expectation"),
@@ -619,8 +621,8 @@ def test_the_model_check_reads_every_layer_and_names_the_first_difference(encode
 
 def test_the_model_check_reads_layers_however_they_are_written():
     """nn.ReLU, F.relu and torch.relu read alike; reshaping is no layer; the course's model reads as its layers."""
-    functional = exercises._trace(SpecEncoder(4).eval(), torch.zeros(2, 1, 28, 28))
-    modules = exercises._trace(Encoder(4).eval(), torch.zeros(2, 1, 28, 28))
+    functional = exercises.nb02._trace(SpecEncoder(4).eval(), torch.zeros(2, 1, 28, 28))
+    modules = exercises.nb02._trace(Encoder(4).eval(), torch.zeros(2, 1, 28, 28))
     assert functional == modules == [
         ("convolution", (8, 14, 14)), ("ReLU", (8, 14, 14)), ("convolution", (16, 7, 7)), ("batch norm", (16, 7, 7)),
         ("ReLU", (16, 7, 7)), ("convolution", (32, 3, 3)), ("ReLU", (32, 3, 3)), ("linear layer", (128,)),
@@ -811,6 +813,11 @@ SOLUTION_LINES = ["torch.randn(images.shape, generator=generator)", "noise_std *
                   "binary_cross_entropy(recon"]
 
 
+#: Every module of checks: the shared helpers and one module per notebook.
+CHECK_MODULES = (exercises.common, exercises.nb01, exercises.nb02, exercises.nb03, exercises.nb04, exercises.nb05,
+                 exercises.nb06, exercises.nb07)
+
+
 def hint_texts(source: str) -> list[str]:
     """Return every string a module's code holds (the text of f-strings included, joined), less its docstrings.
 
@@ -840,7 +847,7 @@ def test_the_hint_scan_reads_f_strings_and_tables_and_skips_docstrings():
 
 
 def test_no_hint_gives_the_solution_line_away():
-    texts = hint_texts(exercises.__loader__.get_source(exercises.__name__))
+    texts = [t for module in CHECK_MODULES for t in hint_texts(inspect.getsource(module))]
     assert any("Is the `return` line missing?" in t for t in texts)  # an f-string hint is read
     for forbidden in SOLUTION_LINES:
         assert not [t for t in texts if forbidden in t], forbidden
@@ -870,24 +877,52 @@ def test_the_fitted_samples_check_leaves_the_model_unchanged():
     assert all(torch.equal(before[k], v) for k, v in decoder.state_dict().items())
 
 
-def test_a_grade_cell_is_not_fooled_by_a_check_rebound_in_another_cell():
-    """What nbgrader runs: an unlocked cell rebinds the check, then the locked grade cell runs."""
+#: What a student's unlocked cell may rebind before the grade cell runs: the check where the package names it, the
+#: check in its notebook's module, a shared helper (a comparison that always agrees), and NotYet itself.
+TAMPERING = {
+    "the package's check": "import dae_utils.exercises\ndae_utils.exercises.check_add_noise_map = print\n",
+    "the notebook module's check": "import dae_utils.exercises.nb01\n"
+                                   "dae_utils.exercises.nb01.check_add_noise_map = print\n",
+    "a shared helper": "import dae_utils.exercises.common\ndae_utils.exercises.common._close = lambda *args: True\n",
+    "NotYet": "import dae_utils.exercises.common\n"
+              "dae_utils.exercises.common.NotYet = type('NotYet', (Exception,), {})\n",
+}
+
+
+def grade_cell_source(grade_id: str) -> str:
     import nbformat
 
     from dae_utils import course
 
-    namespace = {}
-    exec("import dae_utils.exercises\ndae_utils.exercises.check_add_noise_map = print\n"  # the student's cell
-         "dae_utils.exercises.NotYet = type('NotYet', (Exception,), {})\n"
-         "def my_add_noise_map(images, noise_std, generator=None):\n    return images\n", namespace)
-    notebook = next(p for p in course.find_notebooks() if p.name.startswith("01_"))
-    grade_cell = next(c.source for c in nbformat.read(notebook, as_version=4).cells
-                      if c.metadata.get("nbgrader", {}).get("grade_id") == "nb01-add-noise-check")
-    try:
-        with pytest.raises(AssertionError, match="values differ"):
-            exec(grade_cell, namespace)
-    finally:
-        import importlib
+    notebook = next(p for p in course.find_notebooks() if p.name.startswith(grade_id[2:4] + "_"))
+    return next(c.source for c in nbformat.read(notebook, as_version=4).cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
-        importlib.reload(exercises)  # the real checks for the tests that follow
+
+def run_after_tampering(tampering: str, grade_cell: str) -> None:
+    """Run a student's cell that tampers and defines a wrong answer, then the grade cell, in one namespace."""
+    namespace = {}
+    exec(tampering + "def my_add_noise_map(images, noise_std, generator=None):\n    return images\n", namespace)
+    try:
+        exec(grade_cell, namespace)
+    finally:
+        for module in CHECK_MODULES:  # the real checks for the tests that follow
+            importlib.reload(module)
+        importlib.reload(exercises)
+
+
+@pytest.mark.parametrize("what", list(TAMPERING))
+def test_a_grade_cell_is_not_fooled_by_a_check_or_helper_rebound_in_another_cell(what):
+    """What nbgrader runs: an unlocked cell rebinds part of the checks, then the locked grade cell runs."""
+    with pytest.raises(AssertionError, match="values differ"):
+        run_after_tampering(TAMPERING[what], grade_cell_source("nb01-add-noise-check"))
     assert exercises.check_add_noise_map is not print
+
+
+def test_a_grade_cell_that_reloads_only_its_notebook_module_is_fooled_by_a_helper(capsys):
+    """The control: without reloading the shared helpers first, a rebound helper passes a wrong answer."""
+    grade_cell = grade_cell_source("nb01-add-noise-check")
+    partial = grade_cell.replace("importlib.reload(dae_utils.exercises.common)\n", "")
+    assert partial != grade_cell
+    run_after_tampering(TAMPERING["a shared helper"], partial)  # no error: the wrong answer passed
+    assert "Right" in capsys.readouterr().out
