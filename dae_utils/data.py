@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
-from .runtime import check_int
+from .errors import DataError
+from .parameters import SOURCES, check_int
 
-SOURCES = ("auto", "folder", "torchvision", "sample")
 #: Environment variable naming a folder with MNIST in torchvision's layout.
 DATA_DIR_ENV = "DAE_DATA_DIR"
 #: Environment variable that replaces source="auto" by another source, e.g. "sample" in the tests.
@@ -240,7 +240,7 @@ def load_folder(data_dir: str | os.PathLike) -> MNISTData:
         if problem is None:
             return MNISTData(*_from_torchvision(folder), source="folder", location=str(folder))
         if not have_gz:
-            raise ValueError(
+            raise DataError(
                 f"{problem}. Replace it with an intact copy (the original .gz files beside it are enough: "
                 "remove the unpacked file and keep the .gz)."
             )
@@ -269,7 +269,7 @@ def _unpack_into_cache(raw: Path, entry: Path) -> None:
 
     for name, md5 in _raw_files():
         if not check_integrity(str(raw / name), md5):
-            raise ValueError(
+            raise DataError(
                 f"{raw / name} is damaged: its MD5 sum is not {md5}. "
                 "Download it again or remove the folder from data_dir."
             )
@@ -399,13 +399,13 @@ def load_mnist(
     if source == "auto" and data_dir is None:  # a folder passed in wins over the environment
         source = os.environ.get(DATA_SOURCE_ENV) or "auto"
         if source not in SOURCES:
-            raise ValueError(f"The environment variable {DATA_SOURCE_ENV} is {source!r}; it must be one of "
+            raise DataError(f"The environment variable {DATA_SOURCE_ENV} is {source!r}; it must be one of "
                              f"{', '.join(map(repr, SOURCES))} (lower case), or unset.")
     if source not in SOURCES:
-        raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))}, got {source!r}.")
+        raise DataError(f"source must be one of {', '.join(map(repr, SOURCES))}, got {source!r}.")
     data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
     if source == "folder" and data_dir is None:
-        raise ValueError(f'source="folder" needs data_dir=... or the environment variable {DATA_DIR_ENV}.')
+        raise DataError(f'source="folder" needs data_dir=... or the environment variable {DATA_DIR_ENV}.')
 
     if source == "folder" or (source == "auto" and data_dir is not None):
         data = load_folder(data_dir)  # a folder the user named must work: no silent fallback

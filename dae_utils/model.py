@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .runtime import check_int
+from .parameters import check_int
 
 #: Side of an MNIST image, in pixels.
 IMAGE_SIZE = 28

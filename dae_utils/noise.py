@@ -6,25 +6,13 @@ import math
 
 import torch
 
+from .parameters import check_noise_factor
+
 #: The noise factor of the tutorial the assignment follows. The assignment names
 #: none; 0.3 visibly corrupts a digit while leaving it recognisable.
 DEFAULT_NOISE_FACTOR = 0.3
 
 
-def check_noise_factor(noise_factor: float) -> float:
-    """Return ``noise_factor`` as a float, or raise ``ValueError`` if it is unusable."""
-    try:
-        value = float(noise_factor)
-    except (TypeError, ValueError):
-        shape = getattr(noise_factor, "shape", None)
-        got = f"a {type(noise_factor).__name__} of shape {tuple(shape)}" if shape is not None else repr(noise_factor)
-        raise ValueError(f"noise_factor must be a number, got {got[:80]}. Use a value such as 0.3.") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(
-            f"noise_factor must be a finite number >= 0, got {noise_factor!r}. "
-            "Use 0 for no noise and values up to about 1 for heavy noise."
-        )
-    return value
 
 
 def add_noise(

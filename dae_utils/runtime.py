@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import random
@@ -14,16 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from .parameters import PARAMETER_CHECKS, check_bool, check_int, check_parameters  # noqa: F401 (the notebooks' names)
+
 #: The MIME type under which ``record`` stores a value in a notebook's output.
 RECORD_MIMETYPE = "application/vnd.dae-utils.record+json"
 
 
-def check_int(name: str, value: object, minimum: int, hint: str = "") -> int:
-    """Return ``value`` if it is an integer (not a bool) >= ``minimum``, else raise a ``ValueError`` naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{name} must be {kind}, got {value!r}.{' ' + hint if hint else ''}")
-    return value
 
 
 def get_device(verbose: bool = True) -> torch.device:
@@ -125,76 +120,3 @@ def record_reference(name: str, value: Any, source: str) -> None:
     _display_record(f"{REFERENCE_PREFIX}{name}", {"value": value, "source": source})
 
 
-def _check_number(name: str, value: object, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be greater than 0, got {value!r}.")
-    return value
-
-
-def _check_weight(name: str, value: object) -> float:
-    if _check_number(name, value) < 0:
-        raise ValueError(f"{name} must be 0 or more, got {value!r}.")
-    return value
-
-
-def _check_folder(name: str, value: object) -> object:
-    if value is not None and not isinstance(value, (str, os.PathLike)):
-        raise ValueError(f"{name} must be a folder (a string) or None, got {value!r}.")
-    return value
-
-
-def check_bool(name: str, value: object) -> bool:
-    """Return ``value`` if it is True or False, else raise a ``ValueError`` naming it."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}.")
-    return value
-
-
-def _check_source(name: str, value: object) -> str:
-    from .data import SOURCES
-
-    if value not in SOURCES:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, SOURCES))}, got {value!r}.")
-    return value  # type: ignore[return-value]
-
-
-def _check_noise(name: str, value: object) -> float:
-    from .noise import check_noise_factor
-
-    return check_noise_factor(_check_number(name, value))
-
-
-#: How each notebook parameter of the course is checked: name -> function(name, value).
-PARAMETER_CHECKS = {
-    "data_source": _check_source,
-    "data_dir": _check_folder,
-    "checkpoint_dir": _check_folder,
-    "noise_factor": _check_noise,
-    "lr": lambda name, value: _check_number(name, value, positive=True),
-    "large_lr": lambda name, value: _check_number(name, value, positive=True),
-    "retrain": check_bool,
-    "seed": lambda name, value: check_int(name, value, 0),
-    "interpolation_steps": lambda name, value: check_int(name, value, 2),
-    "max_latent_dim": lambda name, value: check_int(name, value, 2),
-    "beta": lambda name, value: _check_weight(name, value),
-    **{
-        name: lambda name, value: check_int(name, value, 1)
-        for name in ("num_epochs", "latent_dim", "batch_size", "budget_epochs", "bn_steps", "kmeans_runs",
-                     "n_init", "sweep_epochs", "seeds_compared", "umap_points", "dae_epochs")
-    },
-}
-
-
-def check_parameters(**parameters: Any) -> None:
-    """Check a notebook's parameters right after its ``parameters`` cell, with a clear error for a bad one.
-
-    A value set from the command line (``-p noise_factor 0,5``) would otherwise
-    fail cells later, deep inside a plot. Call it with every parameter by name:
-    ``runtime.check_parameters(noise_factor=noise_factor, seed=seed)``.
-    """
-    for name, value in parameters.items():
-        if name not in PARAMETER_CHECKS:
-            raise ValueError(f"{name} is not a parameter of this course; known: {', '.join(sorted(PARAMETER_CHECKS))}.")
-        PARAMETER_CHECKS[name](name, value)

@@ -26,7 +26,8 @@ from .data import MNISTData, make_loader
 from .generation import decode, encode
 from .model import Decoder, Encoder
 from .noise import DEFAULT_NOISE_FACTOR, add_noise
-from .runtime import check_bool, check_int, check_parameters, seed_everything
+from .parameters import check_bool, check_int, check_parameters
+from .runtime import seed_everything
 
 #: The test images get the same noise every epoch, so test losses are comparable.
 TEST_NOISE_SEED = 12345

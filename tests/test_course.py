@@ -486,11 +486,14 @@ def test_a_bad_parameter_fails_in_the_first_cell_with_the_clear_error(tmp_path):
     with pytest.raises(PapermillExecutionError) as caught:
         papermill.execute_notebook(str(path), str(tmp_path / "out.ipynb"), parameters={"noise_factor": "0,5"},
                                    cwd=str(path.parent), progress_bar=False)
-    assert caught.value.ename == "ValueError" and "noise_factor must be a finite number" in caught.value.evalue
+    assert caught.value.ename == "ParameterError" and "noise_factor must be a finite number" in caught.value.evalue
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     failed = next(i for i, c in enumerate(executed.cells) if any(o.get("output_type") == "error"
                                                                 for o in c.get("outputs", [])))
     assert "check_parameters" in executed.cells[failed].source
+    # The student sees the message alone, not a traceback through the package (dae_utils.errors).
+    error = next(o for o in executed.cells[failed].outputs if o.output_type == "error")
+    assert error.traceback == [f"\u2717 ParameterError: {caught.value.evalue}"]
 
 
 def _solution_lines(source: str) -> list[str]:
