@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .data import MNISTData, make_loader
-from .noise import psnr
+from .noise import mse, psnr
 from .runtime import seed_everything
 
 #: Optimisation steps of the classifier's training (batch 128): about 4 epochs of full MNIST.
@@ -503,7 +503,7 @@ def image_scores(classifier: nn.Module, images: torch.Tensor, clean: torch.Tenso
                          f"{tuple(clean.shape)} differ.")
     shown = slice(None) if ssim_images is None else slice(0, ssim_images)
     return {
-        "mse": torch.mean((images - clean) ** 2).item(),
+        "mse": mse(images, clean),
         "psnr": psnr(images, clean),
         "digits_kept": digits_kept(classifier, images, labels),
         "ssim": ssim(images[shown], clean[shown]),

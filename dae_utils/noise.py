@@ -78,12 +78,17 @@ def expected_clamped(x: float, noise_factor: float) -> float:
     return float(x * (norm.cdf(b) - norm.cdf(a)) + f * (norm.pdf(a) - norm.pdf(b)) + norm.sf(b))
 
 
+def mse(estimate: torch.Tensor, target: torch.Tensor) -> float:
+    """Return the mean squared error per pixel between two image batches: the course's one MSE."""
+    return torch.mean((estimate.float() - target.float()) ** 2).item()
+
+
 def psnr(estimate: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> float:
     """Return the peak signal-to-noise ratio in dB of ``estimate`` against ``target``.
 
     PSNR = 10 log10(data_range^2 / MSE), over all pixels of the batch.
     """
-    mse = torch.mean((estimate.float() - target.float()) ** 2).item()
-    if mse == 0:
+    error = mse(estimate, target)
+    if error == 0:
         return math.inf
-    return 10.0 * math.log10(data_range**2 / mse)
+    return 10.0 * math.log10(data_range**2 / error)

@@ -25,7 +25,7 @@ from . import threads
 from .data import MNISTData, make_loader
 from .generation import decode, encode
 from .model import Decoder, Encoder
-from .noise import DEFAULT_NOISE_FACTOR, add_noise
+from .noise import DEFAULT_NOISE_FACTOR, add_noise, mse
 from .parameters import check_bool, check_int, check_parameters
 from .runtime import seed_everything
 
@@ -386,8 +386,8 @@ def denoising_scores(
     denoised = denoise(encoder, decoder, noisy, device)
     through = denoise(encoder, decoder, clean, device)
     return {
-        "denoised_mse": torch.mean((denoised - clean) ** 2).item(),
-        "bottleneck_mse": torch.mean((through - clean) ** 2).item(),
+        "denoised_mse": mse(denoised, clean),
+        "bottleneck_mse": mse(through, clean),
     }
 
 

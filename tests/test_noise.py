@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from dae_utils import noise
 from dae_utils.noise import DEFAULT_NOISE_FACTOR, add_noise, psnr
 
 
@@ -75,3 +76,14 @@ def test_clamp_bias_of_black_and_white_pixels_is_f_over_sqrt_2pi():
     assert expected_clamped(0.0, 0.3) == pytest.approx(bias, abs=1e-4)  # the clamp at 1, 3.3 sigma away, adds 3e-5
     assert 1.0 - expected_clamped(1.0, 0.3) == pytest.approx(bias, abs=1e-4)
     assert expected_clamped(0.5, 0.0) == 0.5
+
+
+def test_the_course_has_one_mse_and_psnr_is_it_on_a_log_scale():
+    from dae_utils import baselines
+
+    estimate = torch.tensor([[0.0, 0.5], [1.0, 0.25]])
+    target = torch.tensor([[0.0, 1.0], [0.0, 0.25]])
+    assert noise.mse(estimate, target) == pytest.approx((0.25 + 1.0) / 4)  # by hand: (0.5^2 + 1^2) over 4 pixels
+    assert noise.mse(estimate.double(), target.half()) == pytest.approx(0.3125)  # any float dtypes
+    assert baselines.mse is noise.mse
+    assert noise.psnr(estimate, target) == pytest.approx(10 * math.log10(1 / 0.3125))
