@@ -15,22 +15,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 
-from dae_utils import course
+from dae_utils import course, grading
 
 
 def nbgrader(course_dir: Path, *args: str) -> None:
-    """Run an nbgrader command in the course folder, with this environment's bin/ on the PATH (for alembic)."""
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, capture_output=True, text=True,
-                          env={**os.environ, "PATH": path})
+    """Run an nbgrader command in the course folder (``grading.run_nbgrader``); stop with its output if it fails."""
+    done = grading.run_nbgrader(course_dir, *args)
     if done.returncode != 0:
         raise SystemExit(f"nbgrader {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 

@@ -25,7 +25,7 @@ what is library code and what is the lesson. Each module does one job:
   notebook (``exercises.nb01`` to ``exercises.nb07``) and their shared helpers (``exercises.common``)
 - ``metrics``: a generator measured as the field does (Fréchet distance, precision and recall, novelty)
 - ``negatives``: the hard negatives the digit judge is trained and tested on (blends, halves, strokes)
-- ``grading``: what nbgrader's autograde skips (cells tagged ``skip-while-grading``)
+- ``grading``: what nbgrader's autograde skips (cells tagged ``skip-while-grading``), and running nbgrader
 - ``evidence``: results files over several seeds, and the course's rule for differences
 - ``course``: the headless course runner (``python -m dae_utils.course run``), the
   student edition (``python -m dae_utils.course student``) and an nbgrader course

@@ -45,7 +45,8 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Unicode
 
 from .data import CACHE_DIR_ENV, DATA_DIR_ENV, DATA_SOURCE_ENV, SAMPLE_LINE
-from .runtime import PARAMETER_CHECKS, RECORD_MIMETYPE, REFERENCE_PREFIX, check_parameters, write_text_atomically
+from .parameters import PARAMETER_CHECKS, check_parameters
+from .runtime import RECORD_MIMETYPE, REFERENCE_PREFIX, write_text_atomically
 
 #: The course's notebooks live here, next to the package.
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -432,6 +433,13 @@ def core_notebooks(notebooks: list[Path]) -> list[Path]:
     return core
 
 
+def edition_notebooks(notebooks: list[Path], core: bool) -> Iterator[tuple[Path, nbformat.NotebookNode]]:
+    """Read each notebook of an edition: all of ``notebooks``, or with ``core`` their core path only."""
+    for path in core_notebooks(notebooks) if core else notebooks:
+        nb = nbformat.read(path, as_version=4)
+        yield path, core_path(nb, path.name) if core else nb
+
+
 def make_student_edition(notebooks: list[Path], output_dir: Path, core: bool = False) -> list[Path]:
     """Write the student edition of ``notebooks`` into ``output_dir``, which must be new or empty.
 
@@ -446,10 +454,7 @@ def make_student_edition(notebooks: list[Path], output_dir: Path, core: bool = F
 
     require_new_or_empty(output_dir, "--output-dir for the student edition")
     editions = []
-    for path in core_notebooks(notebooks) if core else notebooks:  # everything is prepared before anything is written
-        nb = nbformat.read(path, as_version=4)
-        if core:
-            nb = core_path(nb, path.name)
+    for path, nb in edition_notebooks(notebooks, core):  # everything is prepared before anything is written
         nb, _ = ClearSolutions(enforce_metadata=False).preprocess(nb, {})
         for index in exercise_cells(nb):
             nb.cells[index].outputs = []
@@ -568,10 +573,7 @@ def make_nbgrader_course(notebooks: list[Path], course_dir: Path, checkpoints: P
     lines = [f"os.environ.setdefault({name!r}, {value!r})" if value else f"# {name} is not set"
              for name, value in settings.items()]
     written = []
-    for path in core_notebooks(notebooks) if core else notebooks:
-        nb = nbformat.read(path, as_version=4)
-        if core:
-            nb = core_path(nb, path.name)
+    for path, nb in edition_notebooks(notebooks, core):
         add_answer_cells(nb, path.stem, hide_model_answers)
         target = course_dir / "source" / path.stem / path.name
         target.parent.mkdir(parents=True, exist_ok=True)

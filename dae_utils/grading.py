@@ -11,6 +11,10 @@ makes its own inputs. The notebooks say which sections are skipped.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from nbformat import NotebookNode
@@ -34,3 +38,15 @@ class SkipWhileGrading(NbGraderPreprocessor):
             cell.outputs = []
             cell.execution_count = None
         return cell, resources
+
+
+def run_nbgrader(course_dir: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run ``nbgrader *args`` in ``course_dir`` with this environment's ``bin/`` on the PATH.
+
+    That is how book/instructors.md runs it: nbgrader runs ``alembic`` (its database migrations) by name, so
+    without that it fails. Returns the finished process with its output; the caller decides what a non-zero
+    exit means.
+    """
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PATH": path})

@@ -1,9 +1,7 @@
 """Grading a class with nbgrader: the course folder the runner lays out, and a real generate + autograde."""
 
 import ast
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -15,13 +13,8 @@ ASSIGNMENT = "01_noise_and_data"
 
 
 def nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run an nbgrader command as book/instructors.md says: with the virtual environment's bin/ on the PATH.
-
-    nbgrader runs ``alembic`` (its database migrations) by name, so without that it fails.
-    """
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, capture_output=True, text=True,
-                          timeout=900, env={**os.environ, "PATH": path})
+    """Run an nbgrader command as book/instructors.md says (``grading.run_nbgrader``); it must succeed."""
+    done = grading.run_nbgrader(course_dir, *args, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
