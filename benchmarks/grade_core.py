@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from dae_utils import course, grading
+from dae_utils import course, editions, grading
 
 
 def nbgrader(course_dir: Path, *args: str) -> None:
@@ -57,7 +57,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         course_dir = Path(folder) / "grading"
-        course.make_nbgrader_course(course.find_notebooks(selection=list(course.CORE_NOTEBOOKS)), course_dir,
+        editions.make_nbgrader_course(course.find_notebooks(selection=list(editions.CORE_NOTEBOOKS)), course_dir,
                                     args.checkpoints, core=True)
         times, scores = {}, {}
         for source in sorted((course_dir / "source").glob("*/*.ipynb")):

@@ -60,13 +60,13 @@ from dae_utils import (
     batchnorm,
     clustering,
     data,
-    evidence,
     generation,
     judge,
     metrics,
     model,
     negatives,
     noise,
+    results,
     runtime,
     training,
     vae,
@@ -186,20 +186,13 @@ def batchnorm_runs(run: Runner, seeds: list[int], steps: int = 300, lrs: tuple[f
     """
     doses = {"injected_shift": {"max_shift": 1.0, "max_scale": 2.0},
              "small_injected_shift": {"max_shift": 0.1, "max_scale": 2.0 ** 0.1}}
-    variants = {  # name: (batch norm, dose of the injected shift, after every batch-norm layer)
-        "with batch norm": (True, None, False),
-        "without batch norm": (False, None, False),
-        "with batch norm, shift injected after it": (True, "injected_shift", False),
-        "with batch norm, shift injected after each": (True, "injected_shift", True),
-        "with batch norm, small shift injected after each": (True, "small_injected_shift", True),
-    }
     rows = []
     for seed in seeds:
         for lr in lrs:
-            for variant, (with_batchnorm, dose, every_norm) in variants.items():
+            for variant, (with_batchnorm, dose, every_norm) in results.BATCHNORM_VARIANTS.items():
                 config = training.TrainConfig(lr=lr, seed=seed, batchnorm=with_batchnorm)
                 hook = batchnorm.InjectedShift(seed, **doses[dose]) if dose else None
-                _, _, log = training.train_steps(config, run.mnist, run.device, steps, progress=False, after_norm=hook,
+                _, _, log = batchnorm.train_steps(config, run.mnist, run.device, steps, progress=False, after_norm=hook,
                                                  every_norm=every_norm)
                 drift = log.drift()
                 rows.append({"seed": seed, "lr": lr, "variant": variant, "test_loss": log.test_loss,
@@ -235,12 +228,6 @@ def affine(run: Runner, seeds: list[int], budgets: tuple[int, ...] = (3, 10)) ->
             "rows": rows}
 
 
-def kmeans_like_notebook_6(run: Runner, trained: training.TrainedModel) -> dict[str, float]:
-    codes = run.codes(trained, run.mnist.train_images).numpy()
-    kmeans = clustering.best_kmeans(codes, random_states=range(3), n_init=10, progress=False)
-    return clustering.cluster_scores(kmeans.labels_, run.train_labels)
-
-
 def sweep(run: Runner, seeds: list[int], latent_dims: tuple[int, ...] = (2, 4, 8, 16), num_epochs: int = 10
           ) -> dict[str, Any]:
     """Notebook 6: the latent-size sweep, and the plain autoencoder against the denoising one, over seeds."""
@@ -249,7 +236,8 @@ def sweep(run: Runner, seeds: list[int], latent_dims: tuple[int, ...] = (2, 4, 8
         for latent_dim in latent_dims:
             trained = run.train(num_epochs=num_epochs, latent_dim=latent_dim, seed=seed)
             row = {"seed": seed, "latent_dim": latent_dim, "training_noise": NOISE_FACTOR, **run.denoising(trained),
-                   **kmeans_like_notebook_6(run, trained)}
+                   **clustering.kmeans_scores(run.codes(trained, run.mnist.train_images).numpy(),
+                                                run.train_labels)}
             if latent_dim == max(latent_dims):  # the moonshot: UMAP of the widest codes, then a mixture
                 codes = run.codes(trained, run.mnist.train_images).numpy()
                 found = clustering.gaussian_mixture(clustering.umap_embedding(codes, random_state=EVAL_SEED),
@@ -258,7 +246,7 @@ def sweep(run: Runner, seeds: list[int], latent_dims: tuple[int, ...] = (2, 4, 8
             rows.append(row)
         plain = run.train(num_epochs=num_epochs, noise_factor=0.0, seed=seed)
         rows.append({"seed": seed, "latent_dim": 4, "training_noise": 0.0, **run.denoising(plain),
-                     **kmeans_like_notebook_6(run, plain)})
+                     **clustering.kmeans_scores(run.codes(plain, run.mnist.train_images).numpy(), run.train_labels)})
         print(f"seed {seed}: " + ", ".join(f"d={r['latent_dim']} noise {r['training_noise']:g}: "
                                            f"{r['denoised_mse']:.4f} / {r['accuracy_hungarian']:.3f}"
                                            for r in rows if r["seed"] == seed), flush=True)
@@ -379,7 +367,7 @@ def judge_runs(run: Runner, seeds: list[int], latent_dims: tuple[int, ...] = (2,
     few = slice(0, JUDGED_LEVEL_IMAGES)
 
     def scores(images: torch.Tensor, ssim_images: int | None = None) -> dict[str, float]:
-        return judge.image_scores(classifier, images, run.test_clean[: len(images)], labels[: len(images)],
+        return metrics.image_scores(classifier, images, run.test_clean[: len(images)], labels[: len(images)],
                                   ssim_images)
 
     fixed: dict[str, Any] = {"classifier_test_accuracy": judge.digits_kept(classifier, run.test_clean, labels),
@@ -394,8 +382,8 @@ def judge_runs(run: Runner, seeds: list[int], latent_dims: tuple[int, ...] = (2,
         trained = run.train(seed=seed)
         denoised = training.denoise(trained.encoder, trained.decoder, run.test_noisy, run.device)
         through = training.denoise(trained.encoder, trained.decoder, run.test_clean, run.device)
-        changed, _ = judge.changed_digits(classifier, denoised, run.test_clean, labels)
-        changed_through, _ = judge.changed_digits(classifier, through, run.test_clean, labels)
+        changed, _ = metrics.changed_digits(classifier, denoised, run.test_clean, labels)
+        changed_through, _ = metrics.changed_digits(classifier, through, run.test_clean, labels)
         row: dict[str, Any] = {
             "seed": seed, "autoencoder": scores(denoised), "bottleneck": scores(through),
             "changed_share": len(changed) / len(labels),
@@ -411,8 +399,9 @@ def judge_runs(run: Runner, seeds: list[int], latent_dims: tuple[int, ...] = (2,
                                         generator=torch.Generator().manual_seed(EVAL_SEED)),
                  "fitted Gaussian": gaussian.sample(SAMPLES, generator=torch.Generator().manual_seed(EVAL_SEED)),
                  "real test codes": test_latent}
-        row["generated"] = {name: judge.generator_report(classifier, generation.decode(trained.decoder, z, run.device),
-                                                         labels) for name, z in codes.items()}
+        row["generated"] = {name: metrics.generator_report(classifier, generation.decode(trained.decoder, z,
+                                                                                         run.device), labels)
+                            for name, z in codes.items()}
         rows.append(row)
         print(f"seed {seed}: kept {row['autoencoder']['digits_kept']:.3f} (median "
               f"{fixed['median']['digits_kept']:.3f}), SSIM {row['autoencoder']['ssim']:.3f}, readable N(0, I) "
@@ -454,7 +443,7 @@ def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.M
     threshold = judge.threshold_of(classifier)
     verdict = judge.classify(classifier, generation.decode(trained.decoder, standard, run.device))
     row = {**run.denoising(trained),
-           "generated": judge.verdict_report(verdict, run.mnist.test_labels, threshold),
+           "generated": metrics.verdict_report(verdict, run.mnist.test_labels, threshold),
            "median_distance": report["N(0, I)"]["median_distance"],
            "median_distance_real": report["real test codes"]["median_distance"],
            "kmeans": clustering.cluster_scores(kmeans.labels_, run.train_labels),
@@ -463,7 +452,7 @@ def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.M
            "silhouette": float(silhouette_score(train_latent.numpy(), run.train_labels,
                                                 sample_size=SILHOUETTE_IMAGES, random_state=EVAL_SEED))}
     # A reference, not a ceiling: how readable the model's own reconstructions of clean test images are.
-    row["reconstructed"] = judge.generator_report(
+    row["reconstructed"] = metrics.generator_report(
         classifier, training.denoise(trained.encoder, trained.decoder, run.test_clean, run.device),
         run.mnist.test_labels)
     if isinstance(trained.encoder, vae.VariationalEncoder):
@@ -472,7 +461,7 @@ def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.M
         # decoder was trained on, against N(0, I), which it was only pulled toward.
         mean, logvar = vae.posterior(trained.encoder, run.test_clean, run.device)
         drawn = vae.reparameterize(mean, logvar, torch.Generator().manual_seed(EVAL_SEED))
-        row["posterior_sampled"] = judge.generator_report(
+        row["posterior_sampled"] = metrics.generator_report(
             classifier, generation.decode(trained.decoder, drawn, run.device), run.mnist.test_labels)
         # ELBO surgery: the mean KL is the information the code carries plus KL(aggregate posterior || N(0, I)).
         row["aggregate_kl"] = vae.aggregate_kl(mean, logvar, SAMPLES, torch.Generator().manual_seed(EVAL_SEED))
@@ -629,7 +618,7 @@ def main() -> None:
     parser.add_argument("--data-dir", help="folder with MNIST/raw (default: what load_mnist finds)")
     parser.add_argument("--seeds", type=int, nargs="+", help="training seeds (default: each experiment's own)")
     parser.add_argument("--checkpoint-dir", type=Path, default=ROOT / "checkpoints")
-    parser.add_argument("--output-dir", type=Path, default=evidence.RESULTS_DIR,
+    parser.add_argument("--output-dir", type=Path, default=results.RESULTS_DIR,
                         help="where the results files go (default: benchmarks/results)")
     parser.add_argument("--add-seeds", type=int, nargs="+", metavar="SEED",
                         help="run only these seeds and add their rows to the results file already there")
@@ -640,21 +629,21 @@ def main() -> None:
     run = Runner(args.data_dir, args.checkpoint_dir)
     # The code that runs is the code loaded now: record the commit and its state before the hour of work,
     # not after it, when the working tree may have moved on.
-    made = evidence.provenance(evidence.command_line(), run.data_line)
+    made = results.provenance(results.command_line(), run.data_line)
     for name in names:
         function, default_seeds = EXPERIMENTS[name]
         seeds = args.add_seeds or args.seeds or default_seeds
-        earlier = evidence.load_results(name, args.output_dir) if args.add_seeds else None
+        earlier = results.load_results(name, args.output_dir) if args.add_seeds else None
         if earlier is not None and set(seeds) & set(earlier["seeds"]):
             raise SystemExit(f"{name}.json already has seeds {sorted(set(seeds) & set(earlier['seeds']))}; "
                              "--add-seeds takes new seeds only.")
         start = time.perf_counter()
         print(f"== {name}, seeds {seeds}", flush=True)
-        results = function(run, seeds)
-        payload = {"experiment": name, "seeds": seeds, "provenance": made, **rounded(results)}
+        found = function(run, seeds)
+        payload = {"experiment": name, "seeds": seeds, "provenance": made, **rounded(found)}
         if earlier is not None:
             payload = add_seeds(earlier, payload)
-        path = evidence.write_results(name, payload, args.output_dir)
+        path = results.write_results(name, payload, args.output_dir)
         print(f"== {name} done in {time.perf_counter() - start:.0f} s -> {path}", flush=True)
 
 

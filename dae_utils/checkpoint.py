@@ -1,4 +1,12 @@
-"""Save and load self-describing checkpoints, written atomically, read with weights_only=True."""
+"""Every model the course saves: found locally or in the shared folder, written atomically, read safely.
+
+The autoencoder's and the VAE's checkpoints (``save_checkpoint``, ``load_checkpoint``)
+describe themselves: their settings, epoch, history and data. The digit reader and
+judge are saved as tagged weights (``save_model``, ``read_model``). Every file is
+written atomically (``write_atomically``, the course's one writer, also for the
+student edition and the results files), loaded with ``weights_only=True``, and found
+in its own folder first, then in the read-only shared folder (``find_saved``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +15,9 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import nn
@@ -87,28 +96,118 @@ def save_checkpoint(
     return save_atomically(path, state)
 
 
-def save_atomically(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Write ``state`` with ``torch.save`` to ``path`` atomically: the whole new file or the old one, never half.
+def find_saved(name: str, folder: str | Path | None) -> Path | None:
+    """Return the file ``name`` in ``folder``, else in the shared folder (``$DAE_SHARED_CHECKPOINTS``); None if neither.
 
-    The file is written to a temporary name in the same folder, flushed to disk and
-    renamed over ``path``. A full disk raises ``CheckpointSaveError``, which says so
-    and whether an older file is kept.
+    The course's one way to find a saved model of any kind: its own folder first,
+    then the read-only folder an instructor filled for the class.
+    """
+    for base in (folder, shared_folder()):
+        if base is not None and (Path(base) / name).is_file():
+            return Path(base) / name
+    return None
+
+
+#: The version of the files ``save_model`` writes (a model's weights and what it was trained on).
+MODEL_FORMAT_VERSION = 1
+
+
+def save_model(path: str | os.PathLike, model: nn.Module, file_format: str, **about: Any) -> Path:
+    """Save ``model``'s weights atomically under the tag ``file_format``, with ``about`` (data key, steps, seed)."""
+    return save_atomically(path, {"format": file_format, "format_version": MODEL_FORMAT_VERSION,
+                                  "model": model.state_dict(), **about})
+
+
+def read_model(path: str | Path, make: Callable[[], nn.Module], file_format: str, what: str,
+               data_key: str | None = None) -> nn.Module:
+    """Read a model ``save_model`` wrote, with ``weights_only=True``, into ``make()``, in eval mode.
+
+    A file that is damaged, of another kind (``file_format``) or version, trained on
+    other data than ``data_key``, or holding weights of another shape is refused with a
+    ``CheckpointError`` that names ``what`` it should have been and says what to do.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    # Not tempfile.mkstemp: it creates files with mode 0600, and a checkpoint in a shared
-    # course folder must follow the umask like every other file (usually 0644).
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # zip, pickle and EOF errors mean the same thing here
+        raise CheckpointError(
+            f"Cannot read {path}: it is corrupt or not a {what} of this course ({type(error).__name__}). "
+            "Delete it; the next use trains a new one."
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != file_format \
+            or state.get("format_version") != MODEL_FORMAT_VERSION:
+        raise CheckpointError(f"{path} is not a {what} of this version of the course. Delete it; "
+                              "the next use trains a new one.")
+    if data_key is not None and state.get("data_key") != data_key:
+        raise CheckpointError(f"{path} was trained on {state.get('data_key')}, not on {data_key}. Delete it.")
+    model = make()
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, KeyError) as error:
+        raise CheckpointError(f"{path} holds weights of another shape: {str(error).splitlines()[0]}. "
+                              "Delete it; the next use trains a new one.") from None
+    return model.eval()
+
+
+def load_or_train(name: str, folder: str | Path | None, read: Callable[[Path], nn.Module],
+                  train: Callable[[], nn.Module], save: Callable[[Path, nn.Module], object]) -> nn.Module:
+    """Read the model saved as ``name`` (``find_saved``), or ``train`` it and ``save`` it in ``folder`` (if any)."""
+    found = find_saved(name, folder)
+    if found is not None:
+        model = read(found)
+        print(f"Loaded {found.name} from {found.parent}.")
+        return model
+    model = train()
+    if folder is not None:
+        path = Path(folder) / name
+        save(path, model)
+        print(f"Saved {path.name} in {path.parent}.")
+    return model
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Write a file through ``write(file)`` atomically: the whole new file or the old one, never half.
+
+    The course's one atomic writer (checkpoints, the student edition, results files).
+    ``write`` fills a temporary file in the same folder, which is flushed to disk and
+    renamed over ``path``; if anything goes wrong (a full disk, an interrupt) the
+    temporary file is removed and the error raised.
+    """
+    path = Path(path)
+    # Not tempfile.mkstemp: it creates files with mode 0600, and a file in a shared course
+    # folder must follow the umask like every other file (usually 0644).
     tmp_name = str(path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp")
     handle = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(state, file)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp_name, path)
-    except (OSError, RuntimeError) as error:
+    except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically, with ``write_atomically``."""
+    return write_atomically(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def save_atomically(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write ``state`` with ``torch.save`` to ``path`` atomically: the whole new file or the old one, never half.
+
+    The file is written to a temporary name in the same folder, flushed to disk and
+    renamed over ``path`` (``write_atomically``). A full disk raises
+    ``CheckpointSaveError``, which says so and whether an older file is kept.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
+    try:
+        write_atomically(path, lambda file: torch.save(state, file))
+    except (OSError, RuntimeError) as error:
         if not _disk_full(error):
             raise
         kept = f"The last complete checkpoint, {path.name}, is kept" if path.exists() else "No checkpoint is kept yet"
@@ -117,9 +216,6 @@ def save_atomically(path: str | os.PathLike, state: dict[str, Any]) -> Path:
             f"({shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free). {kept}. Free some space, or set "
             "checkpoint_dir to a folder on another disk, and run again to resume."
         ) from error
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -126,6 +126,34 @@ def cluster_scores(clusters: np.ndarray, labels: np.ndarray, n_clusters: int = N
     }
 
 
+def kmeans_scores(codes: np.ndarray, labels: np.ndarray, restarts: int = 3) -> dict[str, float]:
+    """Cluster ``codes`` with 10-cluster k-means (the lowest inertia of ``restarts`` runs) and score them.
+
+    The quick measurement of notebooks 6 and 7 and ``benchmarks/seed_spread.py``: notebook 5
+    does the same with ten restarts, step by step.
+    """
+    kmeans = best_kmeans(codes, random_states=range(restarts), progress=False)
+    return cluster_scores(kmeans.labels_, labels)
+
+
+def mixed_clusters(counts: np.ndarray, share: float = 0.4) -> dict[int, dict[int, float]]:
+    """The clusters that hold more than ``share`` of the images of two digits or more, with those shares.
+
+    ``counts[digit, cluster]`` counts the images (``digit_cluster_counts``); a cluster maps to
+    ``{digit: the share of that digit's images it holds}``.
+    """
+    shares = counts / counts.sum(axis=1, keepdims=True)  # each digit's images, spread over the clusters
+    held = {cluster: {int(digit): float(shares[digit, cluster]) for digit in np.flatnonzero(shares[:, cluster] > share)}
+            for cluster in range(counts.shape[1])}
+    return {cluster: digits for cluster, digits in held.items() if len(digits) > 1}
+
+
+def split_digits(counts: np.ndarray, share: float = 0.2) -> list[int]:
+    """The digits whose second-largest cluster holds more than ``share`` of their images."""
+    shares = counts / counts.sum(axis=1, keepdims=True)
+    return [digit for digit in range(counts.shape[0]) if np.sort(shares[digit])[-2] > share]
+
+
 def held_out_scores(
     kmeans: KMeans, train_clusters: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray,
     test_labels: np.ndarray,

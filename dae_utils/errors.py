@@ -1,4 +1,4 @@
-"""The errors a student or instructor can cause and fix: a parameter, a data folder, a checkpoint.
+"""The errors a student or instructor can cause and fix: a parameter, a data folder, a checkpoint, a command.
 
 Each is a ``ValueError``, so code that catches one keeps working; in Jupyter (and
 IPython) it shows its message alone, without a traceback, as an exercise check's
@@ -23,3 +23,7 @@ class ParameterError(CourseValueError):
 
 class DataError(CourseValueError):
     """A data source or folder the course cannot load MNIST from."""
+
+
+class CourseError(RuntimeError):
+    """A command (a run, an edition, a grading) that cannot start or did not finish; the message says what to do."""

@@ -1,10 +1,10 @@
-"""Reference results over several seeds: the files ``benchmarks/`` writes, and how the course compares runs.
+"""How the course compares runs over seeds and words the verdict: intervals, prediction intervals, rules.
 
 One training run is never *the* result. Where a notebook draws a conclusion
 from a comparison that is too slow to repeat over seeds in the notebook itself,
 ``benchmarks/seed_spread.py`` runs it for several seeds and writes a results
-file into ``benchmarks/results/``; the notebook trains one seed live and shows
-the file beside it. Each file says which command, machine and commit made it.
+file (``dae_utils.results`` reads and writes those files); the notebook trains
+one seed live and compares it and the file's seeds with the functions here.
 
 How the course turns runs into a verdict (notebook 5, section 5.2, teaches it):
 
@@ -25,23 +25,15 @@ is said only when the whole interval lies inside a margin the caller names.
 
 from __future__ import annotations
 
-import json
 import math
-import platform
 import re
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy import stats
 
-#: Where the committed results files live, next to the scripts that write them.
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 #: The confidence of every interval the course quotes.
 CONFIDENCE = 0.95
 
@@ -337,77 +329,3 @@ def stated_in_notebook(path: str | Path) -> list[StatedVerdict]:
 
     notebook = nbformat.read(path, as_version=4)
     return stated_verdicts("\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown"))
-
-
-def provenance(command: str, data: str) -> dict[str, Any]:
-    """Describe how a results file was made: command, data, machine, library versions, commit and date."""
-    import torch
-
-    from .runtime import device_name
-
-    root = RESULTS_DIR.parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        commit += " (with uncommitted changes)" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown (not a git checkout)"
-    return {
-        "command": command,
-        "data": data,
-        "machine": f"{platform.machine()}, {device_name(torch.device('cpu'))}",
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "commit": commit,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-    }
-
-
-def write_results(name: str, results: dict[str, Any], folder: Path = RESULTS_DIR) -> Path:
-    """Write ``results`` to ``folder/<name>.json`` atomically: a reader never sees half a file."""
-    from .runtime import write_text_atomically
-
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.json"
-    write_text_atomically(path, json.dumps(results, indent=1) + "\n")
-    return path
-
-
-def load_results(name: str, folder: Path = RESULTS_DIR) -> dict[str, Any]:
-    """Return the committed results file ``<name>.json``, with a clear error when it is missing."""
-    path = folder / f"{name}.json"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} is missing. It is committed with the course; to make it again, run "
-            f"`python benchmarks/seed_spread.py {name} --data-dir <folder with MNIST/raw>` from the repository."
-        )
-    return json.loads(path.read_text())
-
-
-def describe(results: dict[str, Any]) -> str:
-    """Return one line saying what made a results file: seeds, data, command, machine, commit and date."""
-    def named(seeds: list[int]) -> str:
-        return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))}"
-
-    made = results["provenance"]
-    seeds = results.get("seeds")
-    runs = f"{named(seeds)}; " if seeds else ""
-    line = (f"Reference: {runs}{made['data']}; made by `{made['command']}` on {made['machine']}, "
-            f"torch {made['torch']}, commit {made['commit']}, {made['date']}.")
-    for addition in results.get("added", []):  # seeds run later with --add-seeds, each with its own provenance
-        later = addition["provenance"]
-        line += (f" {named(addition['seeds']).capitalize()} added by `{later['command']}` on "
-                 f"{later['machine']}, torch {later['torch']}, commit {later['commit']}, {later['date']}.")
-    return line
-
-
-def command_line() -> str:
-    """Return the command that started this process, as a person would type it."""
-    script = Path(sys.argv[0])
-    try:
-        script = script.resolve().relative_to(RESULTS_DIR.parent.parent)
-    except ValueError:
-        pass
-    return " ".join(["python", str(script), *sys.argv[1:]])

@@ -1,4 +1,4 @@
-"""Judge images by the digit they show and by their structure: a digit classifier and SSIM, beside MSE.
+"""Judge images by the digit they show: a digit classifier, and a calibrated judge that can say "not a digit".
 
 MSE rewards an image that is close pixel by pixel, and so it rewards blur: a grey
 smudge where a stroke should be costs little. The course therefore asks two more
@@ -14,10 +14,8 @@ questions of a denoised or generated image:
   prediction) is part of every "readable" figure. This is how generative models
   are judged in practice (the Inception Score and FID use an image classifier the
   same way), with the same weakness: the judge has blind spots of its own.
-- **Does it keep the structure?** ``ssim`` is the structural similarity index
-  (Wang, Bovik, Sheikh and Simoncelli, 2004), from scikit-image, averaged over the
-  images: 1 for identical images; it compares local means, contrasts and
-  correlations rather than single pixels.
+- **Does it keep the structure?** ``metrics.ssim``, the structural similarity index,
+  asks it; ``metrics.image_scores`` reports all four measures of a denoised image.
 
 The classifier is cached like the autoencoder's checkpoints: saved atomically in
 the checkpoint folder, under a name that says what it was trained on, and loaded
@@ -38,7 +36,6 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .data import MNISTData, make_loader
-from .noise import mse, psnr
 from .runtime import seed_everything
 
 #: Optimisation steps of the classifier's training (batch 128): about 4 epochs of full MNIST.
@@ -54,7 +51,6 @@ FEATURES = 128
 NOT_A_DIGIT = 10
 #: What a cached classifier's file must hold.
 _FORMAT = "dae-digit-classifier"
-_FORMAT_VERSION = 1
 
 
 class DigitClassifier(nn.Module):
@@ -149,59 +145,16 @@ def load_or_train_classifier(data: MNISTData, device: torch.device, folder: str 
 
     A shared checkpoint folder (``$DAE_SHARED_CHECKPOINTS``) is read too, never written.
     """
-    return _load_or_train(classifier_path, read_classifier, train_classifier, _FORMAT, data, device, folder, steps,
-                          seed, progress)
-
-
-def _load_or_train(path_of: Callable[..., Path], read: Callable[..., nn.Module], train: Callable[..., nn.Module],
-                   file_format: str, data: MNISTData, device: torch.device, folder: str | Path | None, steps: int,
-                   seed: int, progress: bool) -> Any:
-    candidates = [path_of(folder, data.key, steps, seed)] if folder is not None else []
-    shared = ckpt.shared_folder()
-    if shared is not None:
-        candidates.append(path_of(shared, data.key, steps, seed))
-    for path in candidates:
-        if path.is_file():
-            model = read(path, data.key).to(device)
-            print(f"Loaded {path.name} from {path.parent}.")
-            return model
-    model = train(data, device, steps, seed, progress)
-    if folder is not None:
-        state = {"format": file_format, "format_version": _FORMAT_VERSION, "model": model.state_dict(),
-                 "data_key": data.key, "steps": steps, "seed": seed}
-        path = ckpt.save_atomically(path_of(folder, data.key, steps, seed), state)
-        print(f"Saved {path.name} in {path.parent}.")
-    return model
+    return ckpt.load_or_train(
+        classifier_path(".", data.key, steps, seed).name, folder,
+        lambda path: read_classifier(path, data.key).to(device),
+        lambda: train_classifier(data, device, steps, seed, progress),
+        lambda path, model: ckpt.save_model(path, model, _FORMAT, data_key=data.key, steps=steps, seed=seed))
 
 
 def read_classifier(path: str | Path, data_key: str | None = None) -> DigitClassifier:
     """Read a cached classifier with ``weights_only=True``; refuse a file that is not one, by name."""
-    return _read(path, data_key, _FORMAT, "digit classifier", DigitClassifier)
-
-
-def _read(path: str | Path, data_key: str | None, file_format: str, what: str,
-          make: Callable[[], nn.Module]) -> Any:
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # zip, pickle and EOF errors mean the same thing here
-        raise ckpt.CheckpointError(
-            f"Cannot read {path}: it is corrupt or not a {what} of this course ({type(error).__name__}). "
-            "Delete it; the next use trains a new one."
-        ) from None
-    if not isinstance(state, dict) or state.get("format") != file_format \
-            or state.get("format_version") != _FORMAT_VERSION:
-        raise ckpt.CheckpointError(f"{path} is not a {what} of this version of the course. Delete it; "
-                                   "the next use trains a new one.")
-    if data_key is not None and state.get("data_key") != data_key:
-        raise ckpt.CheckpointError(f"{path} was trained on {state.get('data_key')}, not on {data_key}. Delete it.")
-    model = make()
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, TypeError, KeyError) as error:
-        raise ckpt.CheckpointError(f"{path} holds weights of another shape: {str(error).splitlines()[0]}. "
-                                   "Delete it; the next use trains a new one.") from None
-    return model.eval()
+    return ckpt.read_model(path, DigitClassifier, _FORMAT, "digit classifier", data_key)
 
 
 #: The judge's training on full MNIST: steps of 128 digits and 64 negatives each (about 9 epochs of the digits).
@@ -375,13 +328,15 @@ def load_or_train_judge(data: MNISTData, device: torch.device, folder: str | Pat
     ``steps`` defaults to ``judge_steps(data)``.
     """
     steps = judge_steps(data) if steps is None else steps
-    return _load_or_train(judge_path, read_judge, train_judge, _JUDGE_FORMAT, data, device, folder, steps, seed,
-                          progress)
+    return ckpt.load_or_train(
+        judge_path(".", data.key, steps, seed).name, folder, lambda path: read_judge(path, data.key).to(device),
+        lambda: train_judge(data, device, steps, seed, progress),
+        lambda path, model: ckpt.save_model(path, model, _JUDGE_FORMAT, data_key=data.key, steps=steps, seed=seed))
 
 
 def read_judge(path: str | Path, data_key: str | None = None) -> CalibratedJudge:
     """Read a cached judge with ``weights_only=True``; refuse a file that is not one, by name."""
-    return _read(path, data_key, _JUDGE_FORMAT, "digit judge", CalibratedJudge)
+    return ckpt.read_model(path, CalibratedJudge, _JUDGE_FORMAT, "digit judge", data_key)
 
 
 #: Hard negatives per kind when the judge is tested (made from test images, seed ``TEST_NEGATIVES_SEED``).
@@ -462,93 +417,3 @@ def readable_share(classifier: nn.Module, images: torch.Tensor, threshold: float
     if len(images) == 0:
         raise ValueError("No images to judge.")
     return float(classify(classifier, images, **kwargs).readable(threshold).float().mean())
-
-
-def digit_counts(digits: torch.Tensor) -> np.ndarray:
-    """Return how many times each digit 0-9 occurs among ``digits``: the spread a generator draws."""
-    return np.bincount(np.asarray(digits, dtype=np.int64), minlength=10)
-
-
-def ssim_each(images: torch.Tensor, references: torch.Tensor) -> np.ndarray:
-    """Return the SSIM of each image against its reference (scikit-image; pixels in [0, 1])."""
-    from skimage.metrics import structural_similarity
-
-    check_images(images)
-    check_images(references)
-    if images.shape != references.shape:
-        raise ValueError(f"SSIM compares each image with its own reference: shapes {tuple(images.shape)} and "
-                         f"{tuple(references.shape)} differ.")
-    a = images.detach().cpu().double().numpy()[:, 0]
-    b = references.detach().cpu().double().numpy()[:, 0]
-    return np.array([structural_similarity(x, y, data_range=1.0) for x, y in zip(a, b, strict=True)])
-
-
-def ssim(images: torch.Tensor, references: torch.Tensor) -> float:
-    """Return the mean SSIM of ``images`` against ``references`` (both (N, 1, 28, 28), pixels in [0, 1])."""
-    if len(images) == 0:
-        raise ValueError("No images to compare.")
-    return float(ssim_each(images, references).mean())
-
-
-def image_scores(classifier: nn.Module, images: torch.Tensor, clean: torch.Tensor, labels: torch.Tensor,
-                 ssim_images: int | None = None) -> dict[str, float]:
-    """Return the three measures of ``images`` (denoised or noisy) against their ``clean`` originals.
-
-    ``mse`` and ``psnr`` (dB) compare pixels; ``digits_kept`` is the share the
-    classifier reads as the true ``labels``; ``ssim`` is the mean SSIM, over the first
-    ``ssim_images`` images only when given (SSIM costs about 0.1 ms an image).
-    """
-    if images.shape != clean.shape:
-        raise ValueError(f"Each image is scored against its own clean original: shapes {tuple(images.shape)} and "
-                         f"{tuple(clean.shape)} differ.")
-    shown = slice(None) if ssim_images is None else slice(0, ssim_images)
-    return {
-        "mse": mse(images, clean),
-        "psnr": psnr(images, clean),
-        "digits_kept": digits_kept(classifier, images, labels),
-        "ssim": ssim(images[shown], clean[shown]),
-    }
-
-
-def changed_digits(classifier: nn.Module, images: torch.Tensor, clean: torch.Tensor,
-                   labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return the indices of the images whose digit was changed, and the digit each now shows.
-
-    Changed means: the classifier reads the ``clean`` image as its true label, and the
-    processed ``images`` (denoised, say) as another digit. Images the classifier
-    already misreads when clean are left out: their change is the judge's error.
-    """
-    if not len(images) == len(clean) == len(labels):
-        raise ValueError(f"{len(images)} images, {len(clean)} originals and {len(labels)} labels: give one of each "
-                         "per image.")
-    before = classify(classifier, clean).digits
-    after = classify(classifier, images).digits
-    changed = ((before == labels.cpu()) & (after != labels.cpu())).nonzero().flatten()
-    return changed, after[changed]
-
-
-def generator_report(classifier: nn.Module, images: torch.Tensor, real_labels: torch.Tensor,
-                     threshold: float | None = None) -> dict[str, Any]:
-    """Return how readable generated ``images`` are, and which digits the readable ones show.
-
-    ``readable_share``: the share read as some digit with at least ``threshold``
-    confidence; ``digit_share``: each digit's share among the readable images (ten
-    numbers summing to 1); ``total_variation``: the distance between that mix and
-    the mix of ``real_labels`` (0: the same mix; 1: no digit in common, or no
-    readable image at all); ``fewest_digit``: the digit drawn least often.
-    """
-    return verdict_report(classify(classifier, images), real_labels, threshold_of(classifier, threshold))
-
-
-def verdict_report(verdict: Verdict, real_labels: torch.Tensor, threshold: float) -> dict[str, Any]:
-    """Return ``generator_report``'s figures from a ``Verdict`` already made, at ``threshold``."""
-    readable = verdict.readable(threshold)
-    counts = digit_counts(verdict.digits[readable])
-    share = counts / max(int(counts.sum()), 1)
-    real = digit_counts(real_labels) / len(real_labels)
-    return {
-        "readable_share": float(readable.float().mean()),
-        "digit_share": share.tolist(),
-        "total_variation": float(0.5 * np.abs(share - real).sum()) if counts.sum() else 1.0,
-        "fewest_digit": int(share.argmin()),
-    }

@@ -240,6 +240,15 @@ def scatter_2d(
     return fig
 
 
+def scatter_panels(panels: dict[str, tuple], axis_labels: tuple[str, str] = ("", ""), size: float = 5.5) -> Figure:
+    """``scatter_2d`` side by side: ``panels[title] = (2-D points, their ten classes[, the colour bar's label])``."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), 4.8), squeeze=False)
+    for ax, (title, (points, colors, *label)) in zip(axes[0], panels.items(), strict=True):
+        scatter_2d(points, colors, title, ax=ax, axis_labels=axis_labels, label=label[0] if label else "digit")
+    fig.tight_layout()
+    return fig
+
+
 def label_classes(ax: Axes, points: np.ndarray, classes: np.ndarray, fontsize: float = 10) -> None:
     """Write each class's number, in its colour (tab10), at the median of its 2-D points."""
     points, classes = np.asarray(points), np.asarray(classes)
@@ -256,6 +265,7 @@ def confusion(
     ylabel: str,
     xticklabels: Sequence[str] | None = None,
     ax: Axes | None = None,
+    title: str | None = None,
 ) -> Figure:
     """Show a confusion matrix with its counts written in the cells."""
     fig, ax = _axes(ax, (6, 5))
@@ -269,6 +279,8 @@ def confusion(
     ax.set_yticks(range(matrix.shape[0]))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax)
     return fig
 
@@ -354,4 +366,194 @@ def threshold_sweep(shares: dict[str, Sequence[float]], thresholds: Sequence[flo
     ax.legend(fontsize=7, loc="best")
     if title:
         ax.set_title(title, fontsize=10)
+    return fig
+
+
+def epoch_panels(panels: dict[str, tuple[str, dict[str, Sequence[float]]]], size: tuple[float, float] = (5, 3.4)
+                 ) -> Figure:
+    """One panel per title: ``panels[title] = (ylabel, {name: one value per epoch})``, epochs counted from 1."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(size[0] * len(panels), size[1]), squeeze=False)
+    for ax, (title, (ylabel, curves)) in zip(axes[0], panels.items(), strict=True):
+        for name, values in curves.items():
+            ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=name)
+        ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+        if len(curves) > 1:
+            ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def digit_shares(shares: dict[str, Sequence[float]], expected: Sequence[float] | None = None,
+                 xlabel: str = "digit the judge reads (readable samples only)") -> Figure:
+    """Bars of each named set's share of every digit, side by side; the expected mix, if given, as black ticks."""
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    width = 0.8 / len(shares)
+    for k, (name, share) in enumerate(shares.items()):
+        ax.bar(np.arange(10) + (k - (len(shares) - 1) / 2) * width, share, width, label=name)
+    if expected is not None:
+        ax.plot(np.arange(10), expected, "k_", markersize=18, label="test set's mix")
+    ax.set(xticks=range(10), xlabel=xlabel, ylabel="share")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def readable_by_parts(by_distance: dict[str, tuple[Sequence[float], Sequence[float]]],
+                      by_density: dict[str, tuple[Sequence[float], Sequence[float]]]) -> Figure:
+    """Readable share of samples by tenths: of the distance to the nearest training code, and of the density.
+
+    Each entry is (the parts' median value, the parts' readable share), as ``generation.share_by_parts`` returns.
+    """
+    fig, (near, dense) = plt.subplots(1, 2, figsize=(11, 3.4))
+    for name, (centres, shares) in by_distance.items():
+        near.plot(centres, shares, marker="o", label=name)
+    for k, (name, (centres, shares)) in enumerate(by_density.items()):
+        dense.plot(centres, shares, marker="o", color=f"C{k + len(by_distance) - 1}", label=name)
+    near.set(xscale="log", xlabel="distance to the nearest training code / the same for real test codes",
+             ylabel="readable share", ylim=(0, 1), title="by distance (tenths of the samples)")
+    dense.set(xlabel="log-density under the aggregate posterior (nats)", ylabel="readable share", ylim=(0, 1),
+              title="by the aggregate posterior's density (tenths)")
+    near.legend()
+    dense.legend()
+    fig.tight_layout()
+    return fig
+
+
+def beta_tradeoff(betas: Sequence[float], readable: dict[str, np.ndarray], baseline: tuple[str, float],
+                  information: Sequence[float], mismatch: Sequence[float], by_density: np.ndarray,
+                  cap: float, top: float = 16) -> Figure:
+    """The VAE's beta trade-off in three panels: what each beta reads, how its KL splits, where its samples fail.
+
+    ``readable[name]`` is (seeds, betas); ``baseline`` a named level (the autoencoder's); ``information`` and
+    ``mismatch`` the mean KL's two parts per beta, under the cap log n; ``by_density`` (betas, tenths) the
+    readable share in each tenth of the N(0, I) samples by their density under the aggregate posterior.
+    """
+    fig, (reads, split, where) = plt.subplots(1, 3, figsize=(14, 3.6))
+    ticks = {"xticks": range(len(betas)), "xticklabels": [f"{b:g}" for b in betas], "xlabel": "beta"}
+    for (name, values), marker in zip(readable.items(), "os", strict=False):
+        values = np.asarray(values)
+        line, = reads.plot(range(len(betas)), values.mean(axis=0), marker=marker, label=name)
+        for k in range(len(betas)):
+            reads.plot([k] * len(values), values[:, k], ".", color=line.get_color(), alpha=0.4)
+    reads.axhline(baseline[1], color="k", ls="--", lw=1, label=baseline[0])
+    reads.set(**ticks, ylabel="readable share (mean; dots: seeds)", ylim=(0, 1))
+    reads.legend(fontsize=8)
+    split.bar(range(len(betas)), information, label="information I(image; code)")
+    split.bar(range(len(betas)), mismatch, bottom=information, label="KL(aggregate posterior || N(0, I))")
+    split.axhline(cap, color="k", ls="--", lw=1, label=f"log {round(np.exp(cap)):,}: the cap on I")
+    for k, (i, m) in enumerate(zip(information, mismatch, strict=True)):
+        if i + m > top:  # a bar that runs off the panel: its total is written on it
+            split.text(k, top - 0.3, f"{i + m:.0f}", ha="center", va="top", fontsize=8)
+    split.set(**ticks, ylabel="mean KL per image (nats)", ylim=(0, top))
+    split.legend(fontsize=8)
+    for beta, tenths in zip(betas, by_density, strict=True):
+        where.plot(range(1, len(tenths) + 1), tenths, marker=".", label=f"beta {beta:g}")
+    where.set(xticks=range(1, 11), xlabel="tenth of the N(0, I) samples by aggregate density (1: lowest)",
+              ylabel="readable share (mean of the seeds)", ylim=(0, 1))
+    where.legend(fontsize=8, ncol=3, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def latent_plane(images: torch.Tensor, axis_values: Sequence[float], marked: np.ndarray, title: str,
+                 labels: tuple[str, str] = ("z0", "z1")) -> Figure:
+    """Decodes over a square grid of two code dimensions, row 0 at the top; ``marked`` ones get a red frame."""
+    size = len(axis_values)
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    canvas = images.view(size, size, 28, 28).permute(0, 2, 1, 3).reshape(size * 28, size * 28)
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, extent=(0, size, 0, size))
+    for k in np.flatnonzero(marked):
+        row, column = divmod(int(k), size)
+        ax.add_patch(plt.Rectangle((column + 0.04, size - row - 0.96), 0.92, 0.92, fill=False, color="red", lw=1.2))
+    ticks = [f"{v:.1f}" for v in axis_values]
+    ax.set_xticks(np.arange(size) + 0.5, ticks, fontsize=7)
+    ax.set_yticks(np.arange(size) + 0.5, ticks, fontsize=7)
+    ax.set(xlabel=labels[0], ylabel=labels[1], title=title)
+    fig.tight_layout()
+    return fig
+
+
+def latent_sweep(latent_dims: Sequence[int], this_run: dict[str, dict[str, Sequence[float]]],
+                 reference: dict[str, dict[str, np.ndarray]] | None, reference_dims: Sequence[int],
+                 levels: dict[str, tuple[str, float]], logy: Sequence[str] = ()) -> Figure:
+    """One panel per measure over the code size d (log 2 axis): the reference seeds' spread and this run dashed.
+
+    ``this_run[ylabel][name]`` has one value per ``latent_dims``; ``reference[ylabel][name]`` (seeds,
+    reference_dims), or None where the reference has no runs of these settings (this run alone is drawn);
+    ``levels[ylabel] = (label, value)`` a dotted line, e.g. a baseline's figure.
+    """
+    fig, axes = plt.subplots(1, len(this_run), figsize=(16 / 3 * len(this_run), 4))
+    for ax, (ylabel, runs) in zip(axes, this_run.items(), strict=True):
+        log = ylabel in logy
+        if reference is not None:
+            plot_spread(reference_dims, reference[ylabel], "latent dimension d", ylabel, ax=ax, logy=log,
+                        highlight={name: (latent_dims, values) for name, values in runs.items()})
+        else:
+            plot_curve(latent_dims, runs, "latent dimension d", ylabel, ax=ax, logy=log)
+        if ylabel in levels:
+            ax.axhline(levels[ylabel][1], color="gray", linestyle=":", label=levels[ylabel][0])
+            ax.legend(fontsize=8)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(latent_dims, [str(d) for d in latent_dims])
+    fig.tight_layout()
+    return fig
+
+
+def curve_panels(x: Sequence[float], panels: dict[str, dict[str, Sequence[float]]], xlabel: str,
+                 ylabel: str | None = None, logy: Sequence[str] = (), levels: dict[str, float] | None = None,
+                 size: tuple[float, float] = (5.5, 3.6)) -> Figure:
+    """``plot_curve`` side by side: ``panels[key] = {name: one value per x}``; ``levels[key]`` a dotted line.
+
+    A panel's key is its y label, or its title when all panels share ``ylabel``.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(size[0] * len(panels), size[1]), squeeze=False)
+    for ax, (key, curves) in zip(axes[0], panels.items(), strict=True):
+        plot_curve(x, curves, xlabel, ylabel or key, ax=ax, logy=key in logy, title=key if ylabel else None)
+        if levels and key in levels:
+            ax.axhline(levels[key], color="gray", linestyle=":", linewidth=1)
+    fig.tight_layout()
+    return fig
+
+
+def running_statistics(steps: Sequence[int], batch_mean: np.ndarray, running_mean: np.ndarray,
+                       batch_var: np.ndarray, running_var: np.ndarray, channels: int = 4) -> Figure:
+    """A batch-norm layer's batch statistics (thin) and running estimates (thick) per step, for a few channels."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for c in range(channels):
+        (line,) = axes[0].plot(steps, batch_mean[:, c], linewidth=0.6, alpha=0.6)
+        axes[0].plot(steps, running_mean[:, c], linewidth=2, color=line.get_color(), label=f"channel {c}")
+        axes[1].plot(steps, batch_var[:, c], linewidth=0.6, alpha=0.6, color=line.get_color())
+        axes[1].plot(steps, running_var[:, c], linewidth=2, color=line.get_color())
+    axes[0].set(xlabel="step", ylabel="mean of the layer's input", title="batch mean (thin), running mean (thick)")
+    axes[1].set(xlabel="step", ylabel="variance of the layer's input", yscale="log",
+                title="batch variance (thin), running variance (thick)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def judge_calibration(reliability: dict[str, tuple[torch.Tensor, torch.Tensor, float]],
+                      shares: dict[str, Sequence[float]], thresholds: Sequence[float], chosen: float,
+                      examples: torch.Tensor, examples_title: str) -> Figure:
+    """Reliability diagrams in a row (``reliability[name] = (confidence, correct, ECE)``); below them what each
+    threshold passes, and example hard negatives, four a row."""
+    fig = plt.figure(figsize=(14, 7.2))
+    grid = fig.add_gridspec(2, len(reliability), height_ratios=[1, 1])
+    for column, (name, (confidence, correct, ece)) in enumerate(reliability.items()):
+        reliability_diagram(confidence, correct, ax=fig.add_subplot(grid[0, column]), title=f"{name}\nECE {ece:.4f}")
+    half = len(reliability) // 2
+    threshold_sweep(shares, thresholds, ax=fig.add_subplot(grid[1, :half]), chosen=chosen,
+                    title="what each threshold passes")
+    show_images(examples, nrow=4, ax=fig.add_subplot(grid[1, half:]), title=examples_title)
+    fig.tight_layout()
+    return fig
+
+
+def samples_and_thresholds(images: torch.Tensor, title: str, shares: dict[str, Sequence[float]],
+                           thresholds: Sequence[float], chosen: float) -> Figure:
+    """Nine decoded samples in a 3 x 3 grid beside the readable share of each sampler against the threshold."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1, 1.6]})
+    show_images(images[:9], nrow=3, ax=left, title=title)
+    threshold_sweep(shares, thresholds, ax=right, chosen=chosen, title="readable share against the threshold")
+    fig.tight_layout()
     return fig

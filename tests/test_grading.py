@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dae_utils import course, grading
+from dae_utils import course, editions, grading
 
 ASSIGNMENT = "01_noise_and_data"
 
@@ -65,7 +65,7 @@ def test_the_course_folder_holds_one_assignment_per_notebook_and_a_documented_co
     names = sorted(p.relative_to(course_dir).as_posix() for p in course_dir.rglob("*.ipynb"))
     assert names == [f"source/{p.stem}/{p.name}" for p in course.find_notebooks()]
     config = (course_dir / "nbgrader_config.py").read_text()
-    assert f"c.Execute.timeout = {course.GRADING_CELL_TIMEOUT_S}" in config
+    assert f"c.Execute.timeout = {editions.GRADING_CELL_TIMEOUT_S}" in config
     assert f"os.environ.setdefault('DAE_SHARED_CHECKPOINTS', {str(shared.resolve())!r})" in config
     assert "os.environ.setdefault('DAE_DATA_SOURCE', 'sample')" in config and "# DAE_DATA_DIR is not set" in config
     compile(config, "nbgrader_config.py", "exec")

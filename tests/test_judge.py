@@ -6,7 +6,7 @@ import torch
 from skimage.metrics import structural_similarity
 
 from dae_utils import checkpoint as ckpt
-from dae_utils import judge
+from dae_utils import judge, metrics
 from dae_utils.data import load_sample
 from dae_utils.noise import add_noise
 
@@ -133,39 +133,39 @@ def test_ssim_is_scikit_image_s_averaged_over_the_images(sample):
     noisy = add_noise(clean, 0.3, generator=torch.Generator().manual_seed(1))
     expected = [structural_similarity(a[0].double().numpy(), b[0].double().numpy(), data_range=1.0)
                 for a, b in zip(noisy, clean, strict=True)]
-    assert judge.ssim_each(noisy, clean) == pytest.approx(expected)
-    assert judge.ssim(noisy, clean) == pytest.approx(np.mean(expected))
-    assert judge.ssim(clean, clean) == pytest.approx(1.0)
-    assert judge.ssim(noisy, clean) < judge.ssim(add_noise(clean, 0.1, generator=torch.Generator()), clean) < 1
+    assert metrics.ssim_each(noisy, clean) == pytest.approx(expected)
+    assert metrics.ssim(noisy, clean) == pytest.approx(np.mean(expected))
+    assert metrics.ssim(clean, clean) == pytest.approx(1.0)
+    assert metrics.ssim(noisy, clean) < metrics.ssim(add_noise(clean, 0.1, generator=torch.Generator()), clean) < 1
     with pytest.raises(ValueError, match=r"shapes .* differ"):
-        judge.ssim(noisy[:3], clean[:4])
+        metrics.ssim(noisy[:3], clean[:4])
 
 
 def test_digit_counts_give_the_spread_of_a_generator():
-    assert judge.digit_counts(torch.tensor([0, 3, 3, 8])).tolist() == [1, 0, 0, 2, 0, 0, 0, 0, 1, 0]
+    assert metrics.digit_counts(torch.tensor([0, 3, 3, 8])).tolist() == [1, 0, 0, 2, 0, 0, 0, 0, 1, 0]
 
 
 def test_image_scores_are_the_four_measures_computed_separately(classifier, sample):
     clean, labels = sample.test_images[:200], sample.test_labels[:200]
     noisy = add_noise(clean, 0.5, generator=torch.Generator().manual_seed(2))
-    scores = judge.image_scores(classifier, noisy, clean, labels)
+    scores = metrics.image_scores(classifier, noisy, clean, labels)
     assert scores["mse"] == pytest.approx(torch.mean((noisy - clean) ** 2).item())
     assert scores["psnr"] == pytest.approx(10 * np.log10(1 / scores["mse"]), rel=1e-5)
     assert scores["digits_kept"] == judge.digits_kept(classifier, noisy, labels)
-    assert scores["ssim"] == pytest.approx(judge.ssim(noisy, clean))
+    assert scores["ssim"] == pytest.approx(metrics.ssim(noisy, clean))
     # SSIM over the first images only, when asked: the other measures still use all of them.
-    few = judge.image_scores(classifier, noisy, clean, labels, ssim_images=50)
-    assert few["ssim"] == pytest.approx(judge.ssim(noisy[:50], clean[:50]))
+    few = metrics.image_scores(classifier, noisy, clean, labels, ssim_images=50)
+    assert few["ssim"] == pytest.approx(metrics.ssim(noisy[:50], clean[:50]))
     assert few["mse"] == scores["mse"] and few["digits_kept"] == scores["digits_kept"]
     with pytest.raises(ValueError, match="its own clean original"):
-        judge.image_scores(classifier, noisy[:10], clean, labels)
+        metrics.image_scores(classifier, noisy[:10], clean, labels)
 
 
 def test_changed_digits_are_those_read_right_before_and_wrong_after(classifier, sample):
     clean, labels = sample.test_images[:300], sample.test_labels[:300]
     damaged = clean.clone()
     damaged[:20] = clean[20:40]  # the first 20 now show other images' digits
-    changed, read_as = judge.changed_digits(classifier, damaged, clean, labels)
+    changed, read_as = metrics.changed_digits(classifier, damaged, clean, labels)
     before = judge.classify(classifier, clean).digits
     after = judge.classify(classifier, damaged).digits
     expected = [i for i in range(300) if before[i] == labels[i] and after[i] != labels[i]]
@@ -173,15 +173,15 @@ def test_changed_digits_are_those_read_right_before_and_wrong_after(classifier, 
     assert read_as.tolist() == after[expected].tolist()
     assert len(expected) >= 10  # most swapped images show another digit
     assert set(expected) <= set(range(20))  # unchanged images cannot change
-    assert judge.changed_digits(classifier, clean, clean, labels)[0].numel() == 0
+    assert metrics.changed_digits(classifier, clean, clean, labels)[0].numel() == 0
     with pytest.raises(ValueError, match="one of each"):
-        judge.changed_digits(classifier, clean[:5], clean, labels)
+        metrics.changed_digits(classifier, clean[:5], clean, labels)
 
 
 def test_generator_report_counts_only_confident_digits(classifier, sample):
     real = sample.test_images[:400]
     blank = torch.zeros(100, 1, 28, 28)
-    report = judge.generator_report(classifier, torch.cat([real, blank]), sample.test_labels)
+    report = metrics.generator_report(classifier, torch.cat([real, blank]), sample.test_labels)
     verdict = judge.classify(classifier, torch.cat([real, blank]))
     readable = verdict.readable()
     assert report["readable_share"] == pytest.approx(readable.float().mean().item())
@@ -192,10 +192,11 @@ def test_generator_report_counts_only_confident_digits(classifier, sample):
     assert report["fewest_digit"] == int(np.argmin(counts))
     # A generator that draws one digit only is as far from the real mix as its share of the others.
     ones = sample.test_images[sample.test_labels == 1][:50]
-    only_ones = judge.generator_report(classifier, ones, sample.test_labels)
+    only_ones = metrics.generator_report(classifier, ones, sample.test_labels)
     assert only_ones["digit_share"][1] == pytest.approx(1.0)
     assert only_ones["total_variation"] == pytest.approx(1 - real_mix[1])
-    nothing = judge.generator_report(classifier, torch.full((20, 1, 28, 28), 0.5), sample.test_labels, threshold=0.999)
+    nothing = metrics.generator_report(classifier, torch.full((20, 1, 28, 28), 0.5), sample.test_labels,
+                                       threshold=0.999)
     assert nothing["readable_share"] == 0 and nothing["total_variation"] == 1.0
 
 

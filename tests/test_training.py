@@ -298,7 +298,7 @@ def test_train_or_load_keeps_snapshots_and_eval_mode_training_loss(small, tmp_pa
 
 
 def test_train_steps_records_losses_and_batchnorm_statistics(small):
-    from dae_utils.training import train_steps
+    from dae_utils.batchnorm import train_steps
 
     config = replace(CONFIG, batch_size=64)
     encoder, _, log = train_steps(config, small, CPU, num_steps=12, progress=False)
