@@ -127,6 +127,9 @@ class Comparison:
         if self.kind == "exact":
             size = format(abs(self.difference), fmt)
             return f"{self.direction} by {size} ({how})" if self.established else f"equal ({how})"
+        if self.established and self.low == self.high:  # every seed gave the same difference: no interval
+            return (f"{self.direction} by {format(abs(self.difference), fmt)} in every seed alike (no variation "
+                    f"between seeds, so no interval; {how})")
         if self.established:
             sign = -1 if self.difference < 0 else 1  # the interval of the gap's size, both ends positive
             ends = sorted((sign * self.low, sign * self.high))

@@ -102,6 +102,9 @@ def test_two_fixed_numbers_and_a_constant_difference_need_no_t():
     assert format(evidence.compare(0.5, 0.5), ".2f") == "equal (two fixed numbers)"
     constant = evidence.compare([0.5, 0.6, 0.7], [0.4, 0.5, 0.6])  # the same gap in every seed
     assert (constant.low, constant.high) == pytest.approx((0.1, 0.1)) and constant.direction == "higher"
+    # The words say that the seeds did not vary, not that the difference is known to the last digit.
+    assert f"{constant:.2f}" == ("higher by 0.10 in every seed alike (no variation between seeds, so no interval; "
+                                 "higher in 3 of 3 seeds, paired over 3 seeds)")
 
 
 @pytest.mark.parametrize("a, b, message", [
