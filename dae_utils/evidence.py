@@ -209,6 +209,31 @@ def compare(a: Values, b: Values, *, paired: bool = True, confidence: float = CO
                       lower, higher, confidence, margin)
 
 
+def sign_flip_test(a: Sequence[float], b: Sequence[float]) -> float:
+    """The two-sided p-value of the mean paired difference ``a - b``, assuming nothing about its distribution.
+
+    If the arms did not differ, each seed's difference would be as likely to have either
+    sign; flipping the signs in every way (exact up to 16 seeds, ``scipy.stats.permutation_test``)
+    shows how often the mean lands as far from 0 as the observed one. The course's fallback
+    when a few collapsed runs make the differences far from normal.
+    """
+    differences = np.subtract(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    if differences.ndim != 1 or len(differences) < 2:
+        raise ValueError(f"sign_flip_test needs one difference per seed and at least two seeds, "
+                         f"got {differences.size}.")
+    result = stats.permutation_test((differences,), np.mean, permutation_type="samples",
+                                    n_resamples=np.inf if len(differences) <= 16 else 100_000,
+                                    alternative="two-sided", random_state=0)
+    return float(result.pvalue)
+
+
+def mcnemar_exact(a_only: int, b_only: int) -> float:
+    """Exact two-sided McNemar p-value for a paired count: seeds where only ``a`` failed against only ``b``."""
+    if a_only + b_only == 0:
+        return 1.0
+    return float(stats.binomtest(min(a_only, b_only), a_only + b_only, 0.5).pvalue)
+
+
 def prediction_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Return where one more run is expected to land: mean +- t * s * sqrt(1 + 1/n) over the seeds ``values``.
 

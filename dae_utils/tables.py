@@ -83,7 +83,8 @@ def batchnorm_runs(reference: Reference) -> None:
 
 
 def failed_runs(reference: Reference, blank: float, average: float) -> None:
-    """Section 2.8: each seed's test MSE at the large learning rate, and how many runs failed (Fisher's test).
+    """Section 2.8: each seed's test MSE at the large learning rate, the failed runs (paired: McNemar), and the
+    direction by tests that assume no normality (a sign-flip permutation test, Wilcoxon).
 
     A run fails when it does no better than ``average``, the test MSE of the mean training image;
     ``blank`` is that of an all-black output, for scale.
@@ -94,12 +95,24 @@ def failed_runs(reference: Reference, blank: float, average: float) -> None:
           f"the mean training image {average:.4f}):")
     for arm in arms:
         print(f"   {arm:<19}" + " ".join(f"{v:.4f}" for v in reference.per_seed(arm, "test_loss", lr=large)))
-    failed = {arm: sum(v >= average for v in reference.per_seed(arm, "test_loss", lr=large)) for arm in arms}
+    with_bn, without = (reference.per_seed(arm, "test_loss", lr=large) for arm in arms)
+    failed_with, failed_without = ([v >= average for v in runs] for runs in (with_bn, without))
+    only_without = sum(b and not a for a, b in zip(failed_with, failed_without, strict=True))
+    only_with = sum(a and not b for a, b in zip(failed_with, failed_without, strict=True))
     n = len(reference.seeds)
-    _, p = stats.fisher_exact([[failed[results.WITHOUT_BN], n - failed[results.WITHOUT_BN]],
-                               [failed[results.WITH_BN], n - failed[results.WITH_BN]]])
-    print(f"runs no better than the mean training image: {failed[results.WITH_BN]} of {n} with batch norm, "
-          f"{failed[results.WITHOUT_BN]} of {n} without; Fisher's exact test (two-sided) p = {p:.2f}")
+    print(f"runs no better than the mean training image: {sum(failed_with)} of {n} with batch norm, "
+          f"{sum(failed_without)} of {n} without; paired by seed, failed in one arm only: {only_without} seeds "
+          f"without batch norm, {only_with} with; exact McNemar test (two-sided) "
+          f"p = {evidence.mcnemar_exact(only_without, only_with):.2f}")
+    closest = min((v - average for v, failed in zip(without + with_bn, failed_without + failed_with, strict=True)
+                   if failed), default=None)
+    if closest is not None:
+        print(f"the failed run nearest the threshold lies {closest:.4f} above it")
+    lower = sum(a < b for a, b in zip(with_bn, without, strict=True))
+    print(f"the paired differences, assuming nothing of their shape: batch norm lower in {lower} of {n} seeds; "
+          f"exact sign-flip test of their mean over all {2 ** n:,} sign patterns, p = "
+          f"{evidence.sign_flip_test(with_bn, without):.3f}; Wilcoxon signed-rank test, p = "
+          f"{stats.wilcoxon(with_bn, without).pvalue:.3f}")
 
 
 def batchnorm_exercises(affine_reference: Reference, bn_reference: Reference) -> None:
@@ -475,6 +488,12 @@ def beta_sweep(reference: Reference) -> None:
     for name in (results.vae_arm(beta) for beta in (0.25, 0.5, 2, 4)):
         for measure in ("readable", "denoising MSE"):
             print(f"{measure}, {name} against beta 1: {reference.compare(name, BETA_1, measure):{formats[measure]}}")
+    swept = [beta for beta in reference.settings["betas"] if beta > 0]  # log2(beta): beta = 0 is off the axis
+    mse = reference.matrix([results.vae_arm(beta) for beta in swept], "denoising MSE")  # (seeds, betas)
+    slopes = [float(np.polyfit(np.log2(swept), seed, 1)[0]) for seed in mse]
+    print(f"denoising MSE per doubling of beta ({swept[0]:g} to {swept[-1]:g}), one least-squares slope per seed: "
+          + ", ".join(f"{slope:.5f}" for slope in slopes))
+    print(f"   the slope against 0: {evidence.compare(slopes, 0.0):.5f}")
 
 
 def beta_tradeoff_figure(reference: Reference):

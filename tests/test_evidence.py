@@ -392,3 +392,16 @@ def test_paired_runs_draws_one_line_per_seed_and_refuses_unequal_arms():
     assert lines[1].get_ydata().tolist() == [0.06, 0.065]
     with pytest.raises(ValueError, match="two arms with one value per seed"):
         plotting.paired_runs({"with": [0.05, 0.06], "without": [0.06]}, "MSE")
+
+
+def test_the_sign_flip_test_and_mcnemar_by_hand():
+    # Three seeds, all three differences positive: 2 of the 8 sign patterns reach the observed mean (all + or all -).
+    assert evidence.sign_flip_test([2.0, 3.0, 4.0], [1.0, 1.0, 1.0]) == pytest.approx(2 / 8)
+    # Five seeds can never go below 2/32: the course's reason for ten seeds where a verdict rests on this test.
+    assert evidence.sign_flip_test([1.0, 2, 3, 4, 5], [0.0, 0, 0, 0, 0]) == pytest.approx(2 / 32)
+    # 1, 2, -3: the patterns with |mean| >= 0 are all eight.
+    assert evidence.sign_flip_test([1.0, 2.0, -3.0], [0.0, 0.0, 0.0]) == pytest.approx(1.0)
+    assert evidence.mcnemar_exact(3, 0) == pytest.approx(2 * 0.5**3)  # the three discordant seeds all one way
+    assert evidence.mcnemar_exact(0, 0) == 1.0
+    with pytest.raises(ValueError, match="at least two seeds"):
+        evidence.sign_flip_test([1.0], [0.0])
