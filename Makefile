@@ -3,6 +3,7 @@
 #   make test     creates .venv if needed, installs everything, runs the whole test suite
 #   make student  writes the student edition (solutions replaced by stubs) into student/ (or DIR=...)
 #   make checkpoints DIR=...   trains every model the notebooks use into DIR, once, for a class to share
+#   make grade DIR=... ASSIGNMENT=...   autogrades a class's submissions in parallel (WORKERS=N, SCHEDULER=tcp://...)
 #   make site     builds the course site (the notebooks with their committed outputs, and the pages in book/)
 #                 into site/, offline; open site/index.html
 # Options: make course ARGS="--notebooks 01 03 -p num_epochs 5"   PYTHON=python3.12
@@ -14,7 +15,7 @@ STAMP  := $(VENV)/.installed
 
 SITE_STAMP := $(VENV)/.site-installed
 
-.PHONY: setup course test lab benchmark student checkpoints site clean
+.PHONY: setup course test lab benchmark student checkpoints grade site clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,11 @@ student: $(STAMP)
 # Notebook 3 trains the course's model (notebooks 4 and 5 load it), notebook 6 its seven others, notebook 7 the VAE.
 checkpoints: $(STAMP)
 	$(BIN)/python -m dae_utils.course run --notebooks 03 06 07 -p checkpoint_dir "$(or $(DIR),checkpoints)" $(ARGS)
+
+# nbgrader's autograde, N submissions at once, resumable, each in a read-only sandbox (book/instructors.md).
+grade: $(STAMP)
+	$(BIN)/python -m dae_utils.course grade --course-dir "$(DIR)" --assignment $(ASSIGNMENT) \
+		$(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(ARGS)
 
 # The site's packages are an extra, so the two set-up commands stay lean. Every Sphinx warning is an error.
 $(SITE_STAMP): $(STAMP) pyproject.toml

@@ -7,6 +7,7 @@
     python -m dae_utils.course student --output-dir DIR # the student edition, solutions removed
     python -m dae_utils.course student --output-dir DIR --core   # the core path only (notebooks 1-5)
     python -m dae_utils.course nbgrader --course-dir DIR --checkpoints CKPT   # an nbgrader course
+    python -m dae_utils.course grade --course-dir DIR --assignment NAME [--workers N]   # autograde a class
 
 The student edition and the nbgrader course are made by ``dae_utils.editions``.
 
@@ -452,6 +453,19 @@ def main(argv: list[str] | None = None) -> int:
                          help="keep the open questions' model answers out of the release (graders still see them)")
     grading.add_argument("--core", action="store_true",
                          help="the core path only: notebooks 1 to 5, without what is marked going further")
+    grade = commands.add_parser("grade", help="autograde a class's submissions in parallel, resumably, with progress")
+    grade.add_argument("--course-dir", type=Path, required=True, help="the nbgrader course folder")
+    grade.add_argument("--assignment", nargs="+", required=True, metavar="NAME",
+                       help="the assignments (notebooks) to grade, e.g. 01_noise_and_data")
+    grade.add_argument("--students", nargs="+", metavar="ID", help="only these students (default: every submission)")
+    grade.add_argument("--workers", type=int, help="submissions at once (default: one per two usable CPUs)")
+    grade.add_argument("--time-limit", type=float,
+                       help="seconds one submission may take before it is stopped and scored 0 (default 1800)")
+    grade.add_argument("--memory-limit", type=float,
+                       help="GiB one submission may hold before it is stopped and scored 0 (default 6)")
+    grade.add_argument("--regrade", action="store_true", help="grade again what was graded before")
+    grade.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a Dask scheduler (tcp://host:8786) whose workers grade; they must see --course-dir")
     for command in (run, listing, student, grading):
         command.add_argument("--notebook-dir", type=Path, default=NOTEBOOK_DIR,
                              help="folder of numbered notebooks (default: the course's)")
@@ -476,13 +490,26 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "nbgrader":
             refuse_inside(args.course_dir, args.notebook_dir)
-            written = editions.make_nbgrader_course(find_notebooks(args.notebook_dir, args.notebooks), args.course_dir,
-                                           args.checkpoints, args.timeout, args.hide_model_answers, args.core)
+            written = editions.make_nbgrader_course(find_notebooks(args.notebook_dir, args.notebooks),
+                                                    args.course_dir, args.checkpoints, args.timeout,
+                                                    args.hide_model_answers, args.core)
             for path in written:
                 print(f"wrote {path}")
             print(f"Next, in {args.course_dir}: nbgrader generate_assignment <notebook>, and after the "
                   "submissions are collected, nbgrader autograde <notebook> "
                   "(book/instructors.md: Grading a class with nbgrader)")
+            return 0
+        if args.command == "grade":
+            from . import grading as class_grading
+
+            if args.workers is not None and args.workers < 1:
+                raise CourseError(f"--workers {args.workers}: give 1 or more.")
+            with sigterm_as_interrupt():
+                report = class_grading.grade_class(args.course_dir, args.assignment, args.students, args.workers,
+                                                   args.time_limit, args.memory_limit, args.regrade, args.scheduler)
+            print("\n".join(class_grading.report_lines(report)))
+            print(f"Gradebook: {args.course_dir / class_grading.GRADEBOOK}; log: "
+                  f"{args.course_dir / class_grading.GRADING_DIR / 'log.csv'}")
             return 0
         notebooks = find_notebooks(args.notebook_dir, args.notebooks)
         # Check everything that can be checked before the run folder exists, so a refused
@@ -497,6 +524,12 @@ def main(argv: list[str] | None = None) -> int:
             summary = run_course(notebooks, output_dir, parameters, args.kernel)
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if args.command != "grade":
+            raise
+        print("Grading interrupted: what finished is in the gradebook; run the same command again to grade "
+              "the rest.", file=sys.stderr)
         return 1
     print(format_summary(summary))
     print(f"Executed notebooks and summary.json are in {output_dir}")
