@@ -200,7 +200,11 @@ def _watch(process: subprocess.Popen, time_limit: float, memory_limit_gib: float
     import psutil
 
     start = time.monotonic()
-    root = psutil.Process(process.pid)
+    try:
+        root = psutil.Process(process.pid)
+    except psutil.NoSuchProcess:  # it has finished already
+        process.wait()
+        return ""
     while process.poll() is None:
         reason = ""
         tree = _tree(root)
@@ -261,6 +265,17 @@ def grade_one(course_dir: str, job: Job, time_limit: float = NOTEBOOK_TIME_LIMIT
         return JobResult(job.student, job.assignment, status, round(time.perf_counter() - started, 2), reason,
                          str(work), digest, slowest or [])
 
+    try:
+        return _autograde(course, job, work, submitted, time_limit, memory_limit_gib, threads, process_limit, stop,
+                          result)
+    except Exception as error:  # a submission that cannot even be set up (unreadable files, say) fails alone
+        return result("failed", f"it could not be set up for grading: {type(error).__name__}: {error}")
+
+
+def _autograde(course: Path, job: Job, work: Path, submitted: Path, time_limit: float, memory_limit_gib: float,
+               threads: int | None, process_limit: int, stop: threading.Event | None,
+               result: Callable[..., JobResult]) -> JobResult:
+    """``grade_one``'s work: lay out the workspace, run nbgrader in the sandbox under the watchdog."""
     shutil.rmtree(work, ignore_errors=True)
     (work / "submitted" / job.student).mkdir(parents=True)
     shutil.copytree(submitted, work / "submitted" / job.student / job.assignment)

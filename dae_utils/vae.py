@@ -234,3 +234,37 @@ def aggregate_kl(mean: torch.Tensor, logvar: torch.Tensor, samples: int = 10_000
     standard = torch.distributions.Independent(torch.distributions.Normal(torch.zeros_like(codes),
                                                                           torch.ones_like(codes)), 1)
     return float((aggregate_log_density(codes, mean, logvar) - standard.log_prob(codes)).mean())
+
+
+def index_information(mean: torch.Tensor, logvar: torch.Tensor, samples: int = 10_000,
+                      generator: torch.Generator | None = None) -> tuple[float, float]:
+    """Estimate, with its standard error, how much a code says about which of the n images it came from (nats).
+
+    The mean over draws (an image i at random, a code z from its Gaussian) of
+    log q(z | x_i) - log q_n(z), q_n the aggregate posterior of the same n images, in
+    float64. It is at most log n: it counts the information about the image's *index*
+    among these n, not I(x; z) over all images, which can be larger.
+    """
+    mean, logvar = mean.double(), logvar.double()
+    picked = torch.randint(len(mean), (samples,), generator=generator)
+    codes = reparameterize(mean[picked], logvar[picked], generator)
+    own = torch.distributions.Independent(torch.distributions.Normal(mean[picked], torch.exp(0.5 * logvar[picked])),
+                                          1).log_prob(codes)
+    terms = own - aggregate_log_density(codes, mean, logvar)
+    return float(terms.mean()), float(terms.std() / np.sqrt(samples))
+
+
+def well_arranged_posteriors(n: int, latent_dim: int, information: float,
+                             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """n Gaussian posteriors whose mixture is exactly N(0, I) over all images, at ``information`` nats per code.
+
+    Each posterior is N(m_i, s^2 I) with its mean drawn from N(0, (1 - s^2) I), so the
+    population's aggregate posterior is N(0, I) at any s; the information about the image
+    is d/2 log(1 / s^2), which sets s. Returns (means, log-variances), both (n, d): the
+    perfect arrangement, against which an estimate from n posteriors shows its floor.
+    """
+    variance = float(np.exp(-2 * information / latent_dim))
+    if not 0 < variance < 1:
+        raise ValueError(f"information must be positive, got {information}.")
+    means = np.sqrt(1 - variance) * torch.randn(n, latent_dim, generator=generator)
+    return means, torch.full((n, latent_dim), float(np.log(variance)))

@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
@@ -143,3 +144,25 @@ def test_a_vae_checkpoint_does_not_load_into_the_plain_encoder(small, tmp_path):
     result = train_or_load(replace(CONFIG, num_epochs=1), small, CPU, checkpoint_dir=tmp_path, progress=False)
     with pytest.raises(ckpt.CheckpointError, match="does not fit this model"):
         ckpt.load_checkpoint(result.checkpoint, Encoder(4), Decoder(4))
+
+
+def test_index_information_by_hand_and_the_perfect_arrangement():
+    generator = torch.Generator().manual_seed(0)
+    # Eight images whose Gaussians lie far apart: a code tells its image exactly, log 8 nats; all alike: nothing.
+    apart = torch.arange(8.0)[:, None].repeat(1, 4) * 100
+    narrow = torch.full((8, 4), -4.0)
+    information, error = vae.index_information(apart, narrow, 4000, generator)
+    assert information == pytest.approx(np.log(8), abs=1e-9) and error < 1e-9
+    same, _ = vae.index_information(torch.zeros(8, 4), torch.zeros(8, 4), 4000, generator)
+    assert same == pytest.approx(0.0, abs=1e-9)
+    # The perfect arrangement: variance exp(-2 I / d) each, means spread so that the codes are N(0, I) together.
+    means, logvar = vae.well_arranged_posteriors(50_000, 4, 6.0, generator)
+    assert torch.allclose(logvar, torch.full_like(logvar, -3.0))  # -2 * 6 / 4
+    codes = vae.reparameterize(means, logvar, generator)
+    assert codes.var(dim=0).tolist() == pytest.approx([1.0] * 4, abs=0.03)
+    # More posteriors, a smaller floor: the estimate falls toward the population's 0.
+    few = vae.aggregate_kl(*vae.well_arranged_posteriors(500, 4, 6.0, generator), 4000, generator)
+    many = vae.aggregate_kl(*vae.well_arranged_posteriors(20_000, 4, 6.0, generator), 4000, generator)
+    assert few > many > 0
+    with pytest.raises(ValueError, match="information must be positive"):
+        vae.well_arranged_posteriors(10, 4, 0.0)
