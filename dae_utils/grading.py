@@ -17,7 +17,7 @@ student's notebook: the course has one assignment per notebook) is autograded by
 nbgrader itself in a workspace of its own, with a copy of the course's gradebook,
 by N workers at once: threads of this process, or the workers of a Dask cluster on
 a shared file system. One writer, this process, then merges each result into the
-course's gradebook in one transaction (``merge_submission``) and moves the
+course's gradebook (``merge_submission``) and moves the
 autograded notebook into ``autograded/``; only then does the ledger
 (``grading/ledger.json``) count it, so an interrupted run resumes where it stopped
 and a half-written result never counts. Each submission runs under ``bwrap``
@@ -344,7 +344,10 @@ def merge_submission(workspace_db: Path, course_db: Path, job: Job) -> None:
 
     The workspace's gradebook is a copy of the course's, so the assignment, its
     notebooks and cells are the same; an older submission of the same student and
-    assignment is replaced. Everything commits in one transaction or not at all.
+    assignment is replaced. nbgrader's API commits the removal and the new submission's
+    empty grades itself; the scores follow in one commit. A crash in between leaves the
+    submission without scores and without its ledger entry, so the next run grades it
+    again and replaces it.
     """
     with open_gradebook(workspace_db) as source, open_gradebook(course_db) as target:
         found = source.find_submission(job.assignment, job.student)
