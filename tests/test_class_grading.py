@@ -1,5 +1,6 @@
 """Grading a class: parallel, resumable autograding whose scores equal nbgrader's own, one at a time."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -241,9 +242,14 @@ def test_a_dask_cluster_grades_to_the_same_gradebook(class_course, tmp_path):
     local = copy_course(course_dir, tmp_path / "local", ["right", "wrong"])
     on_dask = copy_course(course_dir, tmp_path / "dask", ["right", "wrong"])
     grading.grade_class(local, [ASSIGNMENT], workers=2, progress=False)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        report = grading.grade_class(on_dask, [ASSIGNMENT], client=client, progress=False)
+    environment = dict(os.environ)  # a LocalCluster leaves OMP_NUM_THREADS=1 and the like in this process's
+    try:  # environment, where they would reach every later test's kernels and interpreters
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            report = grading.grade_class(on_dask, [ASSIGNMENT], client=client, progress=False)
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
     assert sorted(r.student for r in report.results) == ["right", "wrong"]
     assert grade_rows(on_dask) == grade_rows(local) and code_scores(on_dask) == {"right": 3, "wrong": 0}
 
