@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from grade_core import data_arguments, filled, nbgrader, solutions_of, use_data  # benchmarks/, beside this
 
 from dae_utils import course, editions, grading
 from dae_utils.threads import usable_cpus
@@ -43,22 +44,11 @@ HOSTILE = ("import os, pathlib\n"
            "    try:\n        path.unlink()\n    except OSError as error:\n        print('refused:', error)\n")
 
 
-def nbgrader(course_dir: Path, *args: str) -> None:
-    done = grading.run_nbgrader(course_dir, *args)
-    if done.returncode != 0:
-        raise SystemExit(f"nbgrader {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-
-
-def answers_of(source: Path) -> dict[str, str]:
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(source, as_version=4).cells
-            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
-
-
 def make_class(course_dir: Path, students: int) -> dict[str, str]:
     """Write the class's submissions into ``submitted/``; returns each student's kind."""
     source = course_dir / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     release = nbformat.read(course_dir / "release" / ASSIGNMENT / source.name, as_version=4)
-    right = answers_of(source)
+    right = solutions_of(source)
     first = next(iter(right))
     special = {"stuck-1": STUCK, "stuck-2": STUCK, "greedy": GREEDY, "forker": FORKER + right[first],
                "hostile": HOSTILE + right[first]}
@@ -70,32 +60,22 @@ def make_class(course_dir: Path, students: int) -> dict[str, str]:
             answers[first] = special[name]
         elif name.startswith("wrong"):
             answers[first] = WRONG
-        nb = nbformat.from_dict(release)
-        for cell in nb.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if grade_id in answers and cell.cell_type == "code":
-                cell.source = answers[grade_id]
         folder = course_dir / "submitted" / name / ASSIGNMENT
         folder.mkdir(parents=True)
-        nbformat.write(nb, folder / source.name)
+        nbformat.write(filled(release, answers), folder / source.name)
         kinds[name] = name.split("-")[0]
     return kinds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoints", type=Path, required=True, help="the shared checkpoint folder")
-    parser.add_argument("--data-dir", help="folder holding MNIST/raw/ (sets DAE_DATA_DIR)")
-    parser.add_argument("--source", choices=("sample",), help="grade on the offline sample instead")
+    data_arguments(parser)
     parser.add_argument("--students", type=int, default=20, help="submissions in the class (at least 6)")
     parser.add_argument("--workers", type=int, default=grading.default_workers() if usable_cpus() > 2 else 2)
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds a submission may take")
     parser.add_argument("--memory-limit", type=float, default=3.0, help="GiB a submission may hold")
     args = parser.parse_args()
-    if args.data_dir:
-        os.environ["DAE_DATA_DIR"] = str(Path(args.data_dir).resolve())
-    if args.source:
-        os.environ["DAE_DATA_SOURCE"] = args.source
+    use_data(args)
     with tempfile.TemporaryDirectory() as folder:
         template = Path(folder) / "template"
         notebooks = course.find_notebooks(selection=["01"])

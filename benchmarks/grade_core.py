@@ -31,11 +31,15 @@ def nbgrader(course_dir: Path, *args: str) -> None:
         raise SystemExit(f"nbgrader {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
 
-def right_submission(source: Path, release: Path) -> nbformat.NotebookNode:
-    """The released notebook with every solution cell filled from the instructor's notebook, by grade id."""
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(source, as_version=4).cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
-    nb = nbformat.read(release, as_version=4)
+def solutions_of(source: Path) -> dict[str, str]:
+    """The instructor's notebook's solution code cells, by grade id."""
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(source, as_version=4).cells
+            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+
+
+def filled(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """A copy of the released notebook with ``answers`` written into its code cells, by grade id."""
+    nb = nbformat.from_dict(release)
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in answers and cell.cell_type == "code":
@@ -43,16 +47,31 @@ def right_submission(source: Path, release: Path) -> nbformat.NotebookNode:
     return nb
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def right_submission(source: Path, release: Path) -> nbformat.NotebookNode:
+    """The released notebook with every solution cell filled from the instructor's notebook, by grade id."""
+    return filled(nbformat.read(release, as_version=4), solutions_of(source))
+
+
+def data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both grading benchmarks take: the shared checkpoints, and the data they were trained on."""
     parser.add_argument("--checkpoints", type=Path, required=True, help="the shared checkpoint folder")
     parser.add_argument("--data-dir", help="folder holding MNIST/raw/ (sets DAE_DATA_DIR)")
     parser.add_argument("--source", choices=("sample",), help="grade on the offline sample instead")
-    args = parser.parse_args()
+
+
+def use_data(args: argparse.Namespace) -> None:
+    """Set the data the grading kernels read, as ``data_arguments`` asked."""
     if args.data_dir:
         os.environ["DAE_DATA_DIR"] = str(Path(args.data_dir).resolve())
     if args.source:
         os.environ["DAE_DATA_SOURCE"] = args.source
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    data_arguments(parser)
+    args = parser.parse_args()
+    use_data(args)
     from nbgrader.api import Gradebook
 
     with tempfile.TemporaryDirectory() as folder:
