@@ -30,6 +30,7 @@ log (``grading/log.csv``) and in the student's feedback. Progress is a tqdm bar.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -153,11 +154,12 @@ def find_jobs(course_dir: Path, assignments: Iterable[str], students: Iterable[s
     return jobs
 
 
+@functools.cache
 def sandbox_command() -> list[str] | None:
     """The ``bwrap`` prefix that runs a command with the file system read-only but its workspace, or None.
 
     None where bubblewrap is missing or cannot make namespaces here; grading then runs
-    submissions without that isolation (and says so).
+    submissions without that isolation (and says so). Probed once per process, not once per submission.
     """
     bwrap = shutil.which("bwrap")
     if bwrap is None:
