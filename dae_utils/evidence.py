@@ -16,7 +16,9 @@ How the course turns runs into a verdict (notebook 5, section 5.2, teaches it):
 - ``compare(a, b, paired=False)``: runs that cannot be paired, Welch's interval
   (``scipy.stats.ttest_ind(equal_var=False)``), and the words say so;
 - ``prediction_interval(values)``: where one *new* run is expected to land, to
-  judge a student's own run against the reference seeds.
+  judge a student's own run against the reference seeds;
+- ``Family``: the comparisons that answer one question together, judged by Holm's
+  rule so that the chance of any false "established" among them stays at 5 %.
 
 A difference is established when its interval excludes 0. When it does not, the
 data only fail to decide, and the words say what they still allow; "equivalent"
@@ -28,8 +30,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -97,11 +100,18 @@ class Comparison:
     higher_in: int | None
     confidence: float = CONFIDENCE
     margin: float | None = None
+    family: int | None = None
+    adjusted_p: float | None = None
 
     @property
     def established(self) -> bool:
         """True when the interval excludes 0: the data say which of the two is lower."""
         return self.low > 0 or self.high < 0
+
+    @property
+    def holds(self) -> bool:
+        """True when established and, if judged in a family, still established after Holm's rule."""
+        return self.established and (self.adjusted_p is None or self.adjusted_p < 1 - self.confidence)
 
     @property
     def equivalent(self) -> bool:
@@ -116,7 +126,26 @@ class Comparison:
         return "lower" if self.difference < 0 else "higher"
 
     def words(self, fmt: str = ".4f") -> str:
-        """Say the verdict in the course's words, each number written with ``fmt`` (``".4f"``, ``".1%"``)."""
+        """Say the verdict in the course's words, each number written with ``fmt`` (``".4f"``, ``".1%"``).
+
+        Judged in a family (``Family``), the words end with what Holm's rule says of it.
+        """
+        words = self._words(fmt)
+        if self.family is None:
+            return words
+        return words[:-1] + "; " + self.family_words() + ")"
+
+    def family_words(self) -> str:
+        """What Holm's rule says of this comparison within its family: holds, falls, or was not established."""
+        if not self.established:
+            return f"one of a family of {self.family}"
+        if self.family == 1:
+            return "alone in its family: no correction"
+        if self.holds:
+            return f"holds within its family of {self.family} (Holm)"
+        return f"not established within its family of {self.family} (Holm, adjusted p = {self.adjusted_p:.2f})"
+
+    def _words(self, fmt: str) -> str:
         level = f"{self.confidence:.0%}".replace("%", " %")
         how = {"paired": f"paired over {self.n} seeds", "one-sample": f"{self.n} seeds against a fixed number",
                "Welch": f"unpaired (Welch) over {self.n} runs", "exact": "two fixed numbers"}[self.kind]
@@ -234,6 +263,74 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
     return float(stats.binomtest(min(a_only, b_only), a_only + b_only, 0.5).pvalue)
 
 
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Return Holm's adjusted p-values: a comparison holds within its family when its adjusted p is below 5 %.
+
+    Holm's step-down rule (Holm 1979): sort the family's m p-values from the smallest;
+    compare the smallest with 5 % / m, the next with 5 % / (m - 1), and so on, and stop
+    at the first that fails: it and every larger one do not hold. The adjusted p-value
+    ``max over j <= i of (m - j + 1) p_(j)`` says the same as one number. Like Bonferroni
+    (every p against 5 % / m) it keeps the chance of any false "established" in the
+    family at 5 % or less, and it never holds fewer. (statsmodels' ``multipletests``
+    computes the same; the course does not depend on statsmodels for these lines.)
+    """
+    p = np.asarray(p_values, dtype=float)
+    if p.ndim != 1 or not len(p) or not np.all((p >= 0) & (p <= 1)):
+        raise ValueError(f"holm() needs one p-value between 0 and 1 per comparison, got {p.tolist()}.")
+    order = np.argsort(p, kind="stable")
+    steps = (len(p) - np.arange(len(p))) * p[order]
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(steps))
+    return adjusted.tolist()
+
+
+class Family:
+    """Comparisons that answer one question together, judged together by Holm's rule.
+
+    Each comparison's interval says whether *it* excludes 0 at 95 %; a family of m
+    such intervals, all of them null, would still show some "established" by chance.
+    Add each comparison with a label and its number format, then print the family: a
+    header names the question and how many hold, and each verdict's words end with
+    what Holm's rule says of it ("holds within its family of 7", or "not established
+    within its family of 7 (Holm, adjusted p = 0.09)").
+    """
+
+    def __init__(self, question: str) -> None:
+        self.question = question
+        self._entries: list[tuple[str, Comparison, str]] = []
+
+    def add(self, label: str, comparison: Comparison, fmt: str = ".4f") -> Comparison:
+        """Add ``comparison``, printed after ``label`` with each number in ``fmt``; return it."""
+        if comparison.kind == "exact":
+            raise ValueError(f"'{label}' compares two fixed numbers: there is nothing to correct; print it apart.")
+        self._entries.append((label, comparison, fmt))
+        return comparison
+
+    @property
+    def labels(self) -> list[str]:
+        """Each comparison's label, in the order added."""
+        return [label.strip() for label, _, _ in self._entries]
+
+    def judged(self) -> list[Comparison]:
+        """Return the comparisons, each with the family's size and its Holm-adjusted p-value."""
+        if not self._entries:
+            raise ValueError(f"the family '{self.question}' holds no comparison yet: add() some first.")
+        adjusted = holm([c.p_value for _, c, _ in self._entries])
+        size = len(self._entries)
+        return [replace(c, family=size, adjusted_p=p) for (_, c, _), p in zip(self._entries, adjusted, strict=True)]
+
+    def __str__(self) -> str:
+        judged = self.judged()
+        if len(judged) == 1:  # nothing to correct: the verdict's words say so
+            label, _, fmt = self._entries[0]
+            return f"{label}: {judged[0]:{fmt}}"
+        established = sum(c.established for c in judged)
+        lines = [f"{self.question}: a family of {len(judged)}; by Holm's rule {sum(c.holds for c in judged)} of the "
+                 f"{established} established hold"]
+        lines += [f"{label}: {c:{fmt}}" for (label, _, fmt), c in zip(self._entries, judged, strict=True)]
+        return "\n".join(lines)
+
+
 def prediction_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Return where one more run is expected to land: mean +- t * s * sqrt(1 + 1/n) over the seeds ``values``.
 
@@ -309,13 +406,29 @@ VERDICT = re.compile(
 )
 
 
+#: What Holm's rule said of a printed verdict (``Comparison.family_words``).
+FAMILY_MARK = re.compile(r"(?P<holds>holds) within its family of (?P<held>\d+)|not established within its family of "
+                         r"(?P<fell>\d+)|one of a family of (?P<open>\d+)|(?P<alone>alone in its family)")
+
+
 @dataclass(frozen=True)
 class StatedVerdict:
-    """A verdict found in text: its direction and its interval's ends, as written."""
+    """A verdict found in text: its direction and its interval's ends, as written.
+
+    ``family`` and ``holds`` are what Holm's rule said of it, where the words say
+    (printed verdicts judged in a ``Family``); None elsewhere.
+    """
 
     direction: str
     low: str
     high: str
+    family: int | None = None
+    holds: bool | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Direction and interval as written: two verdicts with the same key state the same comparison."""
+        return self.direction, self.low, self.high
 
     def matches(self, other: StatedVerdict) -> bool:
         """True when ``other`` says the same, its numbers rounded to the precision written here."""
@@ -343,12 +456,48 @@ def _agrees(written: str, printed: str) -> bool:
 def stated_verdicts(text: str) -> list[StatedVerdict]:
     """Return every verdict written in ``text`` in the course's words (see ``VERDICT``)."""
     found = []
-    for match in VERDICT.finditer(text):
+    matches = list(VERDICT.finditer(text))
+    starts = [m.start() for m in matches[1:]] + [len(text)] * bool(matches)
+    for match, following in zip(matches, starts, strict=True):  # a family mark lies before the line's end
+        line_end = text.find("\n", match.end())
+        end = min(following, len(text) if line_end < 0 else line_end)
+        mark = FAMILY_MARK.search(text, match.end(), end)
+        family = holds = None
+        if mark:
+            family = 1 if mark["alone"] else int(mark["held"] or mark["fell"] or mark["open"])
+            holds = bool(mark["holds"] or mark["alone"])
         if match["from"] is not None:
-            found.append(StatedVerdict("not established", match["from"], match["to"]))
+            found.append(StatedVerdict("not established", match["from"], match["to"], family,
+                                       None if mark is None else False))
         else:
-            found.append(StatedVerdict(match["direction"], match["low"], match["high"]))
+            found.append(StatedVerdict(match["direction"], match["low"], match["high"], family, holds))
     return found
+
+
+def printed_text(notebook: Any) -> str:
+    """Return everything a notebook's code cells printed or displayed as text (an ``nbformat`` notebook)."""
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            parts.append(output.get("text", ""))
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def printed_in_notebook(path: str | Path) -> list[StatedVerdict]:
+    """Return every verdict the code cells of the notebook at ``path`` printed, with its family mark where any."""
+    import nbformat
+
+    return stated_verdicts(printed_text(nbformat.read(path, as_version=4)))
+
+
+def distinct(verdicts: Sequence[StatedVerdict]) -> list[StatedVerdict]:
+    """Return each comparison once (by direction and interval as written), keeping a printing judged in a family."""
+    kept: dict[tuple[str, str, str], StatedVerdict] = {}
+    for verdict in verdicts:
+        if verdict.key not in kept or (kept[verdict.key].family is None and verdict.family is not None):
+            kept[verdict.key] = verdict
+    return list(kept.values())
 
 
 def stated_in_notebook(path: str | Path) -> list[StatedVerdict]:

@@ -48,16 +48,25 @@ def noise_exercises(black: float) -> None:
 
 # Notebook 2 -------------------------------------------------------------------------------------------------
 
+def _affine_family(reference: Reference) -> evidence.Family:
+    """Gamma and beta against none, by test MSE, at each training budget: one family."""
+    family = evidence.Family("test MSE with gamma and beta against without, at each budget")
+    for budget in reference.settings["budgets"]:
+        family.add(f"   {budget:>2} epochs", reference.compare(results.WITH_AFFINE, results.WITHOUT_AFFINE,
+                                                                  "test_loss", num_epochs=budget))
+    return family
+
+
 def affine(reference: Reference) -> None:
-    """Section 2.5: test MSE with and without gamma and beta at each budget, and the ReLU's cut."""
+    """Section 2.5: test MSE with and without gamma and beta at each budget, the ReLU's cut, and the verdicts."""
     _header(reference)
     arms = (results.WITH_AFFINE, results.WITHOUT_AFFINE)
     for budget in reference.settings["budgets"]:
         with_ab, without = (reference.spread(arm, "test_loss", num_epochs=budget) for arm in arms)
         print(f"{budget} epochs: test MSE with gamma and beta {with_ab:.4f}, without {without:.4f}")
-        print(f"   with gamma and beta against without: {reference.compare(*arms, 'test_loss', num_epochs=budget):.4f}")
         cut = [reference.spread(arm, "relu_cut_share", num_epochs=budget) for arm in arms]
         print(f"   cut off by the ReLU after batch norm: with gamma and beta {cut[0]:.0%}, without {cut[1]:.0%}")
+    print(_affine_family(reference))
 
 
 def batchnorm_runs(reference: Reference) -> None:
@@ -65,14 +74,16 @@ def batchnorm_runs(reference: Reference) -> None:
     arms = (results.WITH_BN, results.WITHOUT_BN)
     print(f"Reference over seeds {reference.seeds}, {reference.settings['steps']} steps each: "
           "test MSE, mean (lowest to highest)")
+    family = evidence.Family("test MSE with batch norm against without, at each learning rate")
     for lr in reference.settings["lrs"]:
         with_bn, without = (reference.per_seed(arm, "test_loss", lr=lr) for arm in arms)
-        print(f"lr {lr:g}: with batch norm {evidence.spread(with_bn):.4f}, without {evidence.spread(without):.4f}")
-        print(f"   with batch norm against without: {evidence.compare(with_bn, without):.4f}; "
+        print(f"lr {lr:g}: with batch norm {evidence.spread(with_bn):.4f}, without {evidence.spread(without):.4f}; "
               f"{1 - np.mean(with_bn) / np.mean(without):.0%} lower on average")
+        family.add(f"   lr {lr:g}", evidence.compare(with_bn, without))
         crossings = [last_crossing(a, b) for a, b in zip(*(reference.per_seed(arm, "loss", lr=lr) for arm in arms),
                                                          strict=True)]
         print(f"   with batch norm below without from step: {crossings} (None: not at the end)")
+    print(family)
     print("How far the watched layer's input moved, first 20 steps to last 20 (range over channels and seeds):")
     for arm in arms:
         for lr in reference.settings["lrs"]:
@@ -127,26 +138,28 @@ def batchnorm_exercises(affine_reference: Reference, bn_reference: Reference) ->
                         for arm in (results.WITH_AFFINE, results.WITHOUT_AFFINE))
     print(f"exercise 7 (seeds {affine_reference.seeds}, 10 epochs): with gamma and beta "
           + ", ".join(f"{v:.4f}" for v in with_ab) + "; without " + ", ".join(f"{v:.4f}" for v in without))
-    print(f"   with against without: {evidence.compare(with_ab, without):.4f}")
+    print("   " + str(_affine_family(affine_reference)).splitlines()[-1].strip())  # section 2.5's family, 10 epochs
     print(f"exercise 8 (seeds {bn_reference.seeds}, {bn_reference.settings['steps']} steps): test MSE")
     order = (results.WITH_BN, results.SHIFT_AFTER_IT, results.SHIFT_AFTER_EACH, results.SMALL_SHIFT_AFTER_EACH,
              results.WITHOUT_BN)
+    family = evidence.Family("   exercise 8's comparisons, both learning rates")
     for lr in bn_reference.settings["lrs"]:
         by_variant = {v: bn_reference.per_seed(v, "test_loss", lr=lr) for v in order}
         print(f"   lr {lr:g}: " + "; ".join(f"{v} {evidence.spread(losses):.4f}" for v, losses in by_variant.items()))
         for shifted, label in ((results.SHIFT_AFTER_IT, "the encoder's layer"),
                                (results.SHIFT_AFTER_EACH, "all three layers")):
-            print(f"      shift after {label:<19} vs batch norm alone: "
-                  f"{evidence.compare(by_variant[shifted], by_variant[results.WITH_BN]):.4f}")
-            print(f"      shift after {label:<19} vs no batch norm:    "
-                  f"{evidence.compare(by_variant[shifted], by_variant[results.WITHOUT_BN]):.4f}")
-        print(f"      training MSE of the last 50 steps (the shift on), all three layers vs batch norm alone: "
-              f"{bn_reference.compare(results.SHIFT_AFTER_EACH, results.WITH_BN, 'last_50_mean', lr=lr):.4f}")
+            family.add(f"   lr {lr:<5g} shift after {label:<19} vs batch norm alone",
+                       evidence.compare(by_variant[shifted], by_variant[results.WITH_BN]))
+            family.add(f"   lr {lr:<5g} shift after {label:<19} vs no batch norm   ",
+                       evidence.compare(by_variant[shifted], by_variant[results.WITHOUT_BN]))
+        family.add(f"   lr {lr:<5g} training MSE of the last 50 steps (the shift on), all three layers vs batch norm "
+                   "alone", bn_reference.compare(results.SHIFT_AFTER_EACH, results.WITH_BN, "last_50_mean", lr=lr))
         small = by_variant[results.SMALL_SHIFT_AFTER_EACH]
-        print(f"      a tenth of the dose after all three layers vs batch norm alone: "
-              f"{evidence.compare(small, by_variant[results.WITH_BN]):.4f}")
-        print(f"      a tenth of the dose after all three layers vs the full dose:    "
-              f"{evidence.compare(small, by_variant[results.SHIFT_AFTER_EACH]):.4f}")
+        family.add(f"   lr {lr:<5g} a tenth of the dose after all three layers vs batch norm alone",
+                   evidence.compare(small, by_variant[results.WITH_BN]))
+        family.add(f"   lr {lr:<5g} a tenth of the dose after all three layers vs the full dose   ",
+                   evidence.compare(small, by_variant[results.SHIFT_AFTER_EACH]))
+    print(family)
 
 
 # Notebook 3 -------------------------------------------------------------------------------------------------
@@ -175,7 +188,8 @@ def denoising_against_median(course_reference: Reference, judge_reference: Refer
     bottleneck = course_reference.per_seed(None, "bottleneck_mse")
     print(f"MSE over seeds {course_reference.seeds} (test noise 0.3): autoencoder {evidence.spread(autoencoder):.4f}, "
           f"bottleneck {evidence.spread(bottleneck):.4f}, 3 x 3 median filter {median:.4f} (no seed)")
-    print(f"autoencoder against the median filter: {evidence.compare(autoencoder, median):.4f}")
+    family = evidence.Family("the autoencoder against the median filter, by MSE, digits kept and SSIM")
+    family.add("  MSE", evidence.compare(autoencoder, median))
     print("the bottleneck's share of the autoencoder's error: "
           f"{evidence.spread([b / a for a, b in zip(autoencoder, bottleneck, strict=True)]):.0%}")
     print("\n" + str(judge_reference))
@@ -186,10 +200,11 @@ def denoising_against_median(course_reference: Reference, judge_reference: Refer
               f"{format(evidence.spread(autoencoder_at), fmt)}, bottleneck "
               f"{format(judge_reference.spread(None, f'bottleneck.{key}'), fmt)}, median filter "
               f"{median_at:{fmt}}, noisy input {noisy_at:{fmt}}")
-        print(f"  autoencoder against the median filter: {evidence.compare(autoencoder_at, median_at):{fmt}}")
+        family.add(f"  {key.replace('_', ' ')}", evidence.compare(autoencoder_at, median_at), fmt)
     print("test images whose digit the autoencoder changes: "
           f"{judge_reference.spread(None, 'changed_share'):.1%}; of them, changed with the clean image as "
           f"input too: {judge_reference.spread(None, 'changed_also_by_bottleneck'):.0%}")
+    print(family)
 
 
 def noise_levels(course_reference: Reference, judge_reference: Reference) -> None:
@@ -198,21 +213,24 @@ def noise_levels(course_reference: Reference, judge_reference: Reference) -> Non
     print(f"Over seeds {course_reference.seeds}: the autoencoder's test MSE at each noise level, against the median "
           "filter (a fixed number: no seed), 95% confidence intervals")
     by_level = np.array(course_reference.per_seed(None, "denoised_mse_by_level"))  # (seeds, levels)
+    family = evidence.Family("the autoencoder against the median filter at each noise level, by MSE, digits kept "
+                             "and SSIM")
     for i, level in enumerate(course_reference.settings["noise_levels"]):
-        print(f"{level:>4.1f}: autoencoder {evidence.spread(by_level[:, i]):.4f}, median {median_curve[i]:.4f}: "
-              f"{evidence.compare(by_level[:, i], median_curve[i]):.5f}")
+        family.add(f"{level:>4.1f} MSE        : autoencoder {evidence.spread(by_level[:, i]):.4f}, median "
+                   f"{median_curve[i]:.4f}", evidence.compare(by_level[:, i], median_curve[i]), ".5f")
     judged_images = judge_reference.settings["images_per_level"]
-    share = stats.binomtest(int(0.9 * judged_images), judged_images).proportion_ci(0.95)  # Clopper-Pearson
-    print(f"\na share of 0.9 measured on {judged_images:,} images: 95% interval {share.low:.3f} to {share.high:.3f}, "
-          f"a half-width of {(share.high - share.low) / 2:.1%}")
-    print(f"\nOver seeds {judge_reference.seeds}: digits kept (first {judged_images:,} test images) and SSIM at each "
+    print(f"Over seeds {judge_reference.seeds}: digits kept (first {judged_images:,} test images) and SSIM at each "
           "noise level, the autoencoder against the median filter")
     for i, level in enumerate(judge_reference.settings["noise_levels"]):
         for key in ("digits_kept", "ssim"):
             autoencoder_at = judge_reference.per_seed(None, ("autoencoder_by_level", i, key))
             median_at = judge_reference.fixed["median_by_level"][i][key]
-            print(f"{level:>4.1f} {key.replace('_', ' '):<11}: autoencoder {evidence.spread(autoencoder_at):.3f}, "
-                  f"median {median_at:.3f}: {evidence.compare(autoencoder_at, median_at):.3f}")
+            family.add(f"{level:>4.1f} {key.replace('_', ' '):<11}: autoencoder {evidence.spread(autoencoder_at):.3f}, "
+                       f"median {median_at:.3f}", evidence.compare(autoencoder_at, median_at), ".3f")
+    print(family)
+    share = stats.binomtest(int(0.9 * judged_images), judged_images).proportion_ci(0.95)  # Clopper-Pearson
+    print(f"\na share of 0.9 measured on {judged_images:,} images: 95% interval {share.low:.3f} to {share.high:.3f}, "
+          f"a half-width of {(share.high - share.low) / 2:.1%}")
 
 
 def training_exercises() -> None:
@@ -242,9 +260,10 @@ def samplers_by_distance(reference: Reference) -> None:
     print(reference.table(("N(0, I)", "fitted Gaussian", "real test codes"), measures, label_width=17,
                           width=(26, 24, 24), formats={"median_distance": ".3f", "far_share": ".0%",
                                                        "total_variation": ".2f"}))
+    family = evidence.Family("the fitted Gaussian against N(0, I), where its codes lie")
     for key in ("far_share", "total_variation"):
-        print(f"{key}, the fitted Gaussian against N(0, I): "
-              f"{reference.compare('fitted Gaussian', 'N(0, I)', key):.3f}")
+        family.add(f"{key}", reference.compare("fitted Gaussian", "N(0, I)", key), ".3f")
+    print(family)
 
 
 def samplers_readable(reference: Reference) -> None:
@@ -253,8 +272,10 @@ def samplers_readable(reference: Reference) -> None:
     print("\n".join(_short_table(reference, ("N(0, I)", "fitted Gaussian", "decoded test codes"),
                                  {"readable": "readable_share", "TV to real": "total_variation"},
                                  {"total_variation": ".2f"}, 24)))
-    print(f"readable, the fitted Gaussian against N(0, I): "
-          f"{reference.compare('autoencoder: fitted Gaussian', 'autoencoder: N(0, I)', 'readable_share'):.1%}")
+    family = evidence.Family("the fitted Gaussian against N(0, I), by the judge")
+    family.add("readable", reference.compare("autoencoder: fitted Gaussian", "autoencoder: N(0, I)",
+                                             "readable_share"), ".1%")
+    print(family)
 
 
 def _short_table(reference: Reference, names: Sequence[str], measures: dict[str, str], formats: dict[str, str],
@@ -285,15 +306,19 @@ def mixture_samplers(reference: Reference) -> None:
           f"{reference.spread(None, 'autoencoder.decoded_midpoints_pass'):.1%}")
     chosen, fitted, decoded = ("autoencoder: mixture, chosen", "autoencoder: fitted Gaussian",
                                "autoencoder: decoded test codes")
-    print(f"\nreadable, the chosen mixture against the fitted Gaussian: "
-          f"{reference.compare(chosen, fitted, 'readable_share'):.1%}")
-    print(f"readable, the chosen mixture against the decoded test codes: "
-          f"{reference.compare(chosen, decoded, 'readable_share'):.1%}")
-    print(f"Fréchet distance, the chosen mixture against the decoded test codes: "
-          f"{reference.compare(chosen, decoded, 'frechet_distance'):.2f}")
-    print("\nreadable, the chosen mixture against the fitted Gaussian, at each threshold of the sweep:")
+    family = evidence.Family("\nthe chosen mixture against the fitted Gaussian and the decoded test codes")
+    family.add("readable, the chosen mixture against the fitted Gaussian",
+               reference.compare(chosen, fitted, "readable_share"), ".1%")
+    family.add("readable, the chosen mixture against the decoded test codes",
+               reference.compare(chosen, decoded, "readable_share"), ".1%")
+    family.add("Fréchet distance, the chosen mixture against the decoded test codes",
+               reference.compare(chosen, decoded, "frechet_distance"), ".2f")
+    print(family)
+    sweep = evidence.Family("\nreadable, the chosen mixture against the fitted Gaussian, at each threshold of the "
+                            "sweep")
     for t in reference.settings["thresholds"]:
-        print(f"  {t:<5g}{reference.compare(chosen, fitted, ('readable_by_threshold', f'{t:g}')):.1%}")
+        sweep.add(f"  {t:<5g}", reference.compare(chosen, fitted, ("readable_by_threshold", f"{t:g}")), ".1%")
+    print(sweep)
 
 
 # Notebook 5 -------------------------------------------------------------------------------------------------
@@ -344,9 +369,12 @@ def noise_against_plain(reference: Reference) -> None:
     measures = {"noisy in": "denoised_mse", "clean in": "bottleneck_mse", "Hungarian": "accuracy_hungarian"}
     print(reference.table((results.DENOISING, results.PLAIN), measures, label_width=24, width=(26, 26, 24),
                           latent_dim=4))
+    family = evidence.Family("denoising against plain training, by three measures")
     for measure in measures.values():
-        verdict = reference.compare(results.DENOISING, results.PLAIN, measure, latent_dim=4)
-        print(f"{measure:<19} denoising against plain: {verdict:{results.number_format(measure)}}")
+        family.add(f"{measure:<19} denoising against plain",
+                   reference.compare(results.DENOISING, results.PLAIN, measure, latent_dim=4),
+                   results.number_format(measure))
+    print(family)
 
 
 def latent_sizes(sweep_reference: Reference, judge_reference: Reference, median_mse: float,
@@ -359,12 +387,15 @@ def latent_sizes(sweep_reference: Reference, judge_reference: Reference, median_
                 "Hungarian": "accuracy_hungarian"}
     print(sweep_reference.table(dims, measures, by="latent_dim", label="d", label_width=3, label_align=">",
                                 width=(26, 26, 24, 24), **where))
+    neighbours = evidence.Family("Hungarian accuracy, each code size against the next")
     for k, (smaller, larger) in enumerate(itertools.pairwise(dims)):
-        print(f"Hungarian accuracy, d = {smaller} against d = {larger}: "
-              f"{evidence.compare(hungarian[:, k], hungarian[:, k + 1]):.1%}")
+        neighbours.add(f"d = {smaller} against d = {larger}", evidence.compare(hungarian[:, k], hungarian[:, k + 1]),
+                       ".1%")
+    print(neighbours)
+    against_median = evidence.Family("each code size against the median filter, by MSE, digits kept and SSIM")
     for d in dims:
-        print(f"denoising MSE at d = {d:>2} against the median filter ({median_mse:.4f}): "
-              f"{sweep_reference.compare(None, median_mse, 'denoised_mse', latent_dim=d, **where):.4f}")
+        against_median.add(f"denoising MSE at d = {d:>2} against the median filter ({median_mse:.4f})",
+                           sweep_reference.compare(None, median_mse, "denoised_mse", latent_dim=d, **where))
     print(f"\nThe digit judge's reference over seeds {judge_reference.seeds} "
           f"({judge_reference.settings['sweep_epochs']} epochs each), mean (lowest to highest):")
     print(judge_reference.table(dims, {"digits kept": "digits_kept", "SSIM": "ssim"}, by="latent_dim",
@@ -372,8 +403,9 @@ def latent_sizes(sweep_reference: Reference, judge_reference: Reference, median_
     for measure in ("digits_kept", "ssim"):
         fixed = judge_reference.fixed["median"][measure]
         for d in dims:
-            print(f"{measure.replace('_', ' ')} at d = {d:>2} against the median filter ({fixed:.3f}): "
-                  f"{judge_reference.compare(None, fixed, measure, part='sweep', latent_dim=d):.3f}")
+            against_median.add(f"{measure.replace('_', ' ')} at d = {d:>2} against the median filter ({fixed:.3f})",
+                               judge_reference.compare(None, fixed, measure, part="sweep", latent_dim=d), ".3f")
+    print(against_median)
 
 
 def clustering_methods(reference: Reference) -> None:
@@ -382,10 +414,12 @@ def clustering_methods(reference: Reference) -> None:
     print(reference.table(results.CLUSTERINGS, {"Hungarian: mean (lowest to highest)": "accuracy_hungarian"},
                           label="the course model (d = 4, 30 epochs), each seed", label_width=50, width=38))
     kmeans, mixture, umap_first = results.CLUSTERINGS
-    print(f"mixture against k-means: {reference.compare(mixture, kmeans, 'accuracy_hungarian'):.1%}")
     gain = np.subtract(*(reference.per_seed(arm, "accuracy_hungarian") for arm in (umap_first, kmeans)))
-    print(f"UMAP first against k-means: {reference.compare(umap_first, kmeans, 'accuracy_hungarian'):.1%}; "
-          f"gain {evidence.spread(gain):.1%}")
+    print(f"UMAP first against k-means, gain by seed: {evidence.spread(gain):.1%}")
+    family = evidence.Family("the other two pipelines against k-means, by Hungarian accuracy")
+    family.add("mixture against k-means", reference.compare(mixture, kmeans, "accuracy_hungarian"), ".1%")
+    family.add("UMAP first against k-means", reference.compare(umap_first, kmeans, "accuracy_hungarian"), ".1%")
+    print(family)
     starts = results.load("exercises").value("05", "gaussian_mixture", "accuracy_hungarian")
     print(f"the mixture's starts matter: on seed 0's codes, best of 3 starts (notebook 5, exercise 5) {starts:.1%}, "
           f"best of 5 (here) {reference.per_seed(mixture, 'accuracy_hungarian')[0]:.1%}")
@@ -440,10 +474,12 @@ def vae_samples(reference: Reference) -> None:
           f"{reference.settings['judge_threshold']:.3f}")
     print(reference.table((results.AUTOENCODER, BETA_0, BETA_1),
                           ("readable", "TV to real", "distance / real", "readable, reconstructions")))
+    family = evidence.Family("the VAE (beta 1) against the autoencoder and its control, by N(0, I) samples")
     for measure in ("readable", "TV to real"):
         for other in (results.AUTOENCODER, BETA_0):
-            print(f"{measure}, VAE (beta 1) against {other}: "
-                  f"{reference.compare(BETA_1, other, measure):{results.number_format(measure)}}")
+            family.add(f"{measure}, VAE (beta 1) against {other}", reference.compare(BETA_1, other, measure),
+                       results.number_format(measure))
+    print(family)
 
 
 def vae_samplers(reference: Reference) -> float:
@@ -460,11 +496,14 @@ def vae_samplers(reference: Reference) -> float:
     said = {"vae: mixture, chosen": "the VAE's mixture", "vae: N(0, I)": "the VAE's N(0, I)",
             "autoencoder: mixture, chosen": "the autoencoder's mixture",
             "autoencoder: N(0, I)": "the autoencoder's N(0, I)"}
-    print()
+    family = evidence.Family("\nreadable: the VAE's mixture against its N(0, I), and each VAE sampler against the "
+                             "autoencoder's")
     for arm, other in (("vae: mixture, chosen", "vae: N(0, I)"),
                        ("vae: mixture, chosen", "autoencoder: mixture, chosen"),
                        ("vae: N(0, I)", "autoencoder: N(0, I)")):
-        print(f"readable, {said[arm]} against {said[other]}: {reference.compare(arm, other, 'readable_share'):.1%}")
+        family.add(f"readable, {said[arm]} against {said[other]}", reference.compare(arm, other, "readable_share"),
+                   ".1%")
+    print(family)
     thresholds = reference.settings["thresholds"]
     print("\nreadable at each threshold of the sweep, mean of the seeds:")
     print(f"{'threshold':<32}" + "".join(f"{t:>7g}" for t in thresholds))
@@ -474,26 +513,37 @@ def vae_samplers(reference: Reference) -> float:
     return reference.spread("vae: mixture, chosen", "readable_share").mean
 
 
+def beta_family(reference: Reference) -> evidence.Family:
+    """Section 7.5's family: what the KL term costs (its control against the autoencoder, beta 1 against the
+    control, by three measures) and each other beta against beta 1 (readable, denoising MSE)."""
+    formats = {measure: ".5f" if measure == "denoising MSE" else results.number_format(measure)  # MSE: one more digit
+               for measure in ("readable", "denoising MSE", "k-means accuracy", "silhouette")}
+    family = evidence.Family("what the KL term costs (the control against the autoencoder, beta 1 against the "
+                             "control) and each beta against beta 1")
+    for measure in ("denoising MSE", "k-means accuracy", "silhouette"):
+        for name, other in ((BETA_0, results.AUTOENCODER), (BETA_1, BETA_0)):
+            family.add(f"{measure}, {name} against {other}", reference.compare(name, other, measure), formats[measure])
+    for name in (results.vae_arm(beta) for beta in (0.25, 0.5, 2, 4)):
+        for measure in ("readable", "denoising MSE"):
+            family.add(f"{measure}, {name} against beta 1", reference.compare(name, BETA_1, measure), formats[measure])
+    return family
+
+
 def beta_sweep(reference: Reference) -> None:
     """Section 7.5: every beta and the autoencoder by eight measures, and the verdicts between them."""
     betas = [results.vae_arm(beta) for beta in reference.settings["betas"]]
     for measures in (("readable", "readable, reconstructions", "denoising MSE", "k-means accuracy"),
                      ("silhouette", "KL (nats)", "KL(q || N(0, I))", "information")):
         print(reference.table((results.AUTOENCODER, *betas), measures))
-    formats = {measure: ".5f" if measure == "denoising MSE" else results.number_format(measure)  # MSE: one more digit
-               for measure in ("readable", "denoising MSE", "k-means accuracy", "silhouette")}
-    for measure in ("denoising MSE", "k-means accuracy", "silhouette"):
-        for name, other in ((BETA_0, results.AUTOENCODER), (BETA_1, BETA_0)):
-            print(f"{measure}, {name} against {other}: {reference.compare(name, other, measure):{formats[measure]}}")
-    for name in (results.vae_arm(beta) for beta in (0.25, 0.5, 2, 4)):
-        for measure in ("readable", "denoising MSE"):
-            print(f"{measure}, {name} against beta 1: {reference.compare(name, BETA_1, measure):{formats[measure]}}")
+    print(beta_family(reference))
     swept = [beta for beta in reference.settings["betas"] if beta > 0]  # log2(beta): beta = 0 is off the axis
     mse = reference.matrix([results.vae_arm(beta) for beta in swept], "denoising MSE")  # (seeds, betas)
     slopes = [float(np.polyfit(np.log2(swept), seed, 1)[0]) for seed in mse]
     print(f"denoising MSE per doubling of beta ({swept[0]:g} to {swept[-1]:g}), one least-squares slope per seed: "
           + ", ".join(f"{slope:.5f}" for slope in slopes))
-    print(f"   the slope against 0: {evidence.compare(slopes, 0.0):.5f}")
+    slope = evidence.Family("   the slope against 0")
+    slope.add("   the slope against 0", evidence.compare(slopes, 0.0), ".5f")
+    print(slope)
 
 
 def beta_tradeoff_figure(reference: Reference):

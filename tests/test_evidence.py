@@ -405,3 +405,53 @@ def test_the_sign_flip_test_and_mcnemar_by_hand():
     assert evidence.mcnemar_exact(0, 0) == 1.0
     with pytest.raises(ValueError, match="at least two seeds"):
         evidence.sign_flip_test([1.0], [0.0])
+
+
+def test_holm_by_hand_never_holds_fewer_than_bonferroni_and_keeps_the_family_at_five_percent():
+    # Sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04 -> running maximum 0.02, 0.03, 0.06, 0.06.
+    assert evidence.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert evidence.holm([0.5]) == [0.5] and evidence.holm([0.4, 0.4, 0.4]) == pytest.approx([1.0, 1.0, 1.0])
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 0.1, (2000, 6))
+    holm = np.array([evidence.holm(row) for row in p])
+    assert np.all((holm < 0.05) >= (p * 6 < 0.05))  # whatever Bonferroni holds, Holm holds
+    assert np.any((holm < 0.05) & ~(p * 6 < 0.05))  # and sometimes more
+    # Fourteen true nulls: alone, at least one false positive one time in two; by Holm's rule about one in twenty.
+    null = rng.uniform(0, 1, (20_000, 14))
+    assert np.mean((null < 0.05).any(axis=1)) == pytest.approx(1 - 0.95**14, abs=0.02)
+    assert np.mean(np.array([min(evidence.holm(row)) for row in null]) < 0.05) == pytest.approx(0.05, abs=0.006)
+    for bad in ([], [1.2], [[0.1]]):
+        with pytest.raises(ValueError, match="one p-value"):
+            evidence.holm(bad)
+
+
+def test_a_family_marks_what_holds_and_its_words_are_read_back():
+    strong = evidence.compare([1.0, 2.0, 3.0, 4.5, 2.5], [0.0, 0.1, 0.2, 0.1, 0.0])  # p about 0.01
+    weak = evidence.compare([1.0, 2.0, 3.0, 4.5], [0.0, 0.1, 0.2, 0.1])  # p about 0.04: falls in a family of 2
+    undecided = evidence.compare([1.0, 2.0, 3.0, 4.5], [1.0, 2.1, 2.9, 4.3])
+    family = evidence.Family("a question")
+    for label, comparison in (("strong", strong), ("weak", weak), ("undecided", undecided)):
+        family.add(label, comparison)
+    judged = family.judged()
+    assert [c.adjusted_p for c in judged] == pytest.approx(evidence.holm([strong.p_value, weak.p_value,
+                                                                          undecided.p_value]))
+    assert [c.established for c in judged] == [True, True, False]
+    assert [c.holds for c in judged] == [True, False, False]
+    text = str(family)
+    assert text.splitlines()[0] == "a question: a family of 3; by Holm's rule 1 of the 2 established hold"
+    read = evidence.stated_verdicts(text)
+    assert [(v.direction, v.family, v.holds) for v in read] == [("higher", 3, True), ("higher", 3, False),
+                                                                 ("not established", 3, False)]
+    assert "adjusted p = " in text.splitlines()[2] and strong.family is None  # the inputs are left as they were
+    alone = evidence.Family("one question")
+    alone.add("it", weak)
+    assert str(alone).startswith("it: higher by") and "alone in its family: no correction" in str(alone)
+    assert evidence.stated_verdicts(str(alone))[0].holds is True
+    with pytest.raises(ValueError, match="two fixed numbers"):
+        family.add("exact", evidence.compare(1.0, 2.0))
+    with pytest.raises(ValueError, match="holds no comparison"):
+        evidence.Family("empty").judged()
+    # A comparison printed twice counts once, and the printing judged in a family is kept.
+    bare = evidence.stated_verdicts(f"{weak}")
+    kept = evidence.distinct(bare + read)
+    assert len(kept) == 3 and read[1] in kept and bare[0] not in kept

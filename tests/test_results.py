@@ -116,7 +116,11 @@ def test_a_table_prints_the_verdicts_evidence_computes():
     reference = results.load_results("affine")
     with_ab, without = ([r["test_loss"] for r in reference["rows"] if r["num_epochs"] == 3 and r["affine"] is a]
                         for a in (True, False))
-    assert f"with gamma and beta against without: {evidence.compare(with_ab, without):.4f}" in text
+    words = f"{evidence.compare(with_ab, without):.4f}"
+    line = next(line for line in text.splitlines() if line.strip().startswith("3 epochs:") and "CI" in line)
+    assert line.strip().startswith(f"3 epochs: {words[:-1]}; ")  # the verdict, then what its family makes of it
+    budgets = [r["test_loss"] for r in reference["rows"]]
+    assert "within its family of 2" in line and len(budgets) == 20
     assert text.startswith(results.describe(reference))
 
 
