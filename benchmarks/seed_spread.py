@@ -38,6 +38,11 @@ Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
   of the VAE at beta = 1 (notebooks 4 and 7), seeds 0-4: readable share and its threshold sweep, the
   mix of digits, Fréchet distance, precision, recall, density, coverage and novelty, with mixtures
   fitted to the codes after training (their number of components chosen on held-out codes).
+- ``latent``: the same samplers in the latent space itself, seeds 0-4, against held-out test codes
+  (no judge): precision, recall, density, coverage, Fréchet distance and novelty against the
+  training codes, with the floor of real codes (one half of the test codes against the other)
+  and a prior that copies training codes; and the held-out likelihood of mixtures larger than
+  the course's candidates.
 - ``exercises``: the expected results the exercises quote (seed 0, the reference run).
 """
 
@@ -575,6 +580,65 @@ def generation_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
             "fixed": fixed, "rows": rows}
 
 
+#: Candidates beyond the course's, to see where the held-out likelihood of a larger mixture stops rising.
+LARGER_MIXTURES = (150, 200, 300)
+
+
+def codes_of(run: Runner, trained: training.TrainedModel, seed: int) -> dict[str, Any]:
+    """Notebooks 4 and 7: every sampler of one model measured in its latent space, against held-out test codes.
+
+    The test codes are split at random into two halves: half B is the reference, half
+    A is a sampler of real codes (the floor: what a perfect prior would score with this
+    many codes). "training codes" is a prior that copies the training set (what
+    novelty must catch). Each sampler gives as many codes as a half; the mixture's
+    number of components is chosen as in ``generation`` (``choose_components``), and the
+    held-out likelihood of larger mixtures is recorded beside it.
+    """
+    train_latent, test_latent = run.codes(trained, run.mnist.train_images), run.codes(trained, run.test_clean)
+    order = torch.randperm(len(test_latent), generator=torch.Generator().manual_seed(EVAL_SEED))
+    half = len(test_latent) // 2
+    half_a, half_b = order[:half], order[half: 2 * half]
+    draw = torch.Generator().manual_seed(EVAL_SEED)
+    start = time.perf_counter()
+    chosen, scores = generation.choose_components(train_latent, seed=seed)
+    _, larger = generation.choose_components(train_latent, LARGER_MIXTURES, seed=seed)  # the same held-out split
+    choose_s = time.perf_counter() - start
+    codes = {"N(0, I)": torch.randn(half, train_latent.shape[1], generator=draw),
+             "fitted Gaussian": generation.LatentGaussian.fit(train_latent).sample(half, generator=draw),
+             "mixture of 10": generation.LatentMixture.fit(train_latent, 10, seed=seed).sample(half, draw),
+             "mixture, chosen": generation.LatentMixture.fit(train_latent, chosen, seed=seed).sample(half, draw),
+             "training codes": train_latent[torch.randperm(len(train_latent), generator=draw)[:half]],
+             "test codes, other half": test_latent[half_a]}
+    if isinstance(trained.encoder, vae.VariationalEncoder):
+        mean, logvar = vae.posterior(trained.encoder, run.test_clean[half_a], run.device)
+        codes["own posteriors"] = vae.reparameterize(mean, logvar, draw)
+    return {"samplers": {name: metrics.code_report(z, test_latent[half_b], train_latent) for name, z in codes.items()},
+            "components": chosen, "component_scores": {f"{k}": v for k, v in {**scores, **larger}.items()},
+            "choose_seconds": choose_s}
+
+
+def latent_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
+    """Notebooks 4 and 7: the samplers of the autoencoder and the VAE (beta 1) in latent space, over seeds."""
+    rows = []
+    for seed in seeds:
+        start = time.perf_counter()
+        autoencoder = run.train(seed=seed)
+        variational = training.train_or_load(vae.VAEConfig(num_epochs=VAE_EPOCHS, seed=seed), run.mnist, run.device,
+                                             checkpoint_dir=run.checkpoint_dir, progress=False)
+        row = {"seed": seed, "autoencoder": codes_of(run, autoencoder, seed), "vae": codes_of(run, variational, seed)}
+        rows.append(row)
+        print(f"seed {seed} ({time.perf_counter() - start:.0f} s): " + "; ".join(
+            f"{model_name} {name}: recall {values['recall']:.2f}, coverage {values['coverage']:.2f}, novelty "
+            f"{values['novelty']:.2f}" for model_name in ("autoencoder", "vae")
+            for name, values in row[model_name]["samplers"].items()), flush=True)
+    return {"settings": {"codes_per_sampler": len(run.test_clean) // 2, "nearest_k": metrics.NEAREST_K,
+                         "split_seed": EVAL_SEED, "mixture_candidates": list(generation.MIXTURE_COMPONENTS),
+                         "larger_mixtures": list(LARGER_MIXTURES), "mixture_held_out": generation.MIXTURE_HELD_OUT,
+                         "autoencoder_epochs": 30, "vae_epochs": VAE_EPOCHS, "vae_beta": 1.0, "latent_dim": 4,
+                         "noise_factor": NOISE_FACTOR},
+            "rows": rows}
+
+
 EXPERIMENTS: dict[str, tuple[Callable[[Runner, list[int]], dict[str, Any]], list[int]]] = {
     "course": (course, [0, 1, 2, 3, 4]),
     "batchnorm": (batchnorm_runs, [0, 1, 2, 3, 4]),
@@ -584,6 +648,7 @@ EXPERIMENTS: dict[str, tuple[Callable[[Runner, list[int]], dict[str, Any]], list
     "vae": (vae_runs, [0, 1, 2, 3, 4]),
     "moonshot": (moonshot, [0, 1, 2, 3, 4]),
     "generation": (generation_runs, [0, 1, 2, 3, 4]),
+    "latent": (latent_runs, [0, 1, 2, 3, 4]),
     "exercises": (exercises, [0]),
 }
 

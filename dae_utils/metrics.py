@@ -121,6 +121,29 @@ def nearest_distances(reference: torch.Tensor, queries: torch.Tensor, chunk: int
                       for i in range(0, len(queries), chunk)]).float()
 
 
+def code_report(codes: torch.Tensor, held_out: torch.Tensor, train: torch.Tensor,
+                nearest_k: int = NEAREST_K) -> dict[str, float]:
+    """Measure sampled ``codes`` in the latent space itself, against codes of real images, with no judge.
+
+    ``held_out``: codes of real images no sampler saw (the reference for precision,
+    recall, density, coverage and the Fréchet distance); ``train``: the training codes.
+    ``novelty`` is the median distance of a sampled code to its nearest training code
+    over that of a held-out code (1: as new as unseen digits' codes; near 0: copies of
+    training codes); ``copy_share`` the share of codes nearer to a training code than
+    99 % of the held-out codes are. Distances in one model's latent space compare only
+    within that model: its scale is its own.
+    """
+    for name, tensor in (("codes", codes), ("held_out", held_out), ("train", train)):
+        if tensor.ndim != 2 or tensor.shape[1] != codes.shape[1]:
+            raise ValueError(f"{name} must be codes of one width, (N, d); got shape {tuple(tensor.shape)}.")
+    report = precision_recall(held_out, codes, nearest_k)
+    report["frechet_distance"] = frechet_distance(held_out, codes)
+    nearest, real = nearest_distances(train, codes), nearest_distances(train, held_out)
+    report["novelty"] = float(nearest.median() / real.median())
+    report["copy_share"] = float((nearest < torch.quantile(real, 0.01)).float().mean())
+    return report
+
+
 @dataclass
 class Reference:
     """What every sampler is measured against: the training images' features, and real test images for the floors.
