@@ -257,8 +257,33 @@ def judge_steps(data: MNISTData) -> int:
     return JUDGE_STEPS if len(data.train_images) >= 50_000 else JUDGE_STEPS_SMALL
 
 
+def vary_digits(images: torch.Tensor, labels: torch.Tensor, pool: torch.Tensor, pool_labels: torch.Tensor,
+                generator: torch.Generator) -> torch.Tensor:
+    """Return a batch of digits drawn the ways a person still reads: a quarter each blurred (sigma 0.5 to 1.5),
+    shifted (up to 3 pixels each way), mixed with another image of the same digit from ``pool`` (weight 0.3 to
+    0.7), and left as written."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    quarter = len(images) // 4
+    out = images.clone()
+    sigma = 0.5 + float(torch.rand(1, generator=generator))
+    out[:quarter] = gaussian_blur(images[:quarter], kernel_size=7, sigma=sigma)
+    for row in range(quarter, 2 * quarter):
+        dy, dx = (int(v) for v in torch.randint(-3, 4, (2,), generator=generator))
+        out[row] = torch.roll(images[row], shifts=(dy, dx), dims=(-2, -1))  # MNIST's margin of 4 keeps it whole
+    rows = slice(2 * quarter, 3 * quarter)
+    partners = torch.empty(quarter, dtype=torch.long)
+    for i, digit in enumerate(labels[rows].tolist()):
+        same = torch.nonzero(pool_labels == digit).squeeze(1)
+        partners[i] = same[torch.randint(len(same), (1,), generator=generator)]
+    weight = 0.3 + 0.4 * torch.rand(quarter, 1, 1, 1, generator=generator)
+    out[rows] = weight * images[rows] + (1 - weight) * pool[partners]
+    return out
+
+
 def train_judge(data: MNISTData, device: torch.device, steps: int | None = None, seed: int = 0,
-                progress: bool = True) -> CalibratedJudge:
+                progress: bool = True, varied_digits: bool = False,
+                negative_shares: dict[str, float] | None = None) -> CalibratedJudge:
     """Train the 11-class judge with outlier exposure, fit its temperature, and choose its threshold.
 
     Digits: the training images less the last ``JUDGE_HELD_OUT``, half of each batch
@@ -270,6 +295,12 @@ def train_judge(data: MNISTData, device: torch.device, steps: int | None = None,
     digits (``threshold_split``); the second half is left to check it. The held-out
     training images would set it too high: they are easier than the test digits
     (95 % of them pass where 94 % of the test digits do, measured).
+
+    With ``varied_digits``, the digits of each batch are drawn the ways a person still
+    reads (``vary_digits``: blurred more, shifted, two of the same digit mixed), so that
+    "not a digit" has to mean no digit rather than an unusual one. ``negative_shares``
+    sets the kinds of negative it trains on (``negatives.mixed``'s shares; leave a kind
+    out to test the judge on a family it never saw).
     """
     from torchvision.transforms.functional import gaussian_blur
 
@@ -288,16 +319,20 @@ def train_judge(data: MNISTData, device: torch.device, steps: int | None = None,
     classifier = DigitClassifier(NOT_A_DIGIT + 1).to(device).train()
 
     def digits_and_negatives(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        sigma = 0.5 + 0.7 * float(torch.rand(1, generator=generator))
-        half = len(images) // 2
-        images = torch.cat([gaussian_blur(images[:half], kernel_size=5, sigma=sigma), images[half:]])
-        fakes = negatives.mixed(fit_images, fit_labels, JUDGE_NEGATIVES_PER_STEP, generator)
+        if varied_digits:
+            images = vary_digits(images, labels, fit_images, fit_labels, generator)
+        else:
+            sigma = 0.5 + 0.7 * float(torch.rand(1, generator=generator))
+            half = len(images) // 2
+            images = torch.cat([gaussian_blur(images[:half], kernel_size=5, sigma=sigma), images[half:]])
+        fakes = negatives.mixed(fit_images, fit_labels, JUDGE_NEGATIVES_PER_STEP, generator, negative_shares)
         return torch.cat([images, fakes]), torch.cat([labels, torch.full((len(fakes),), NOT_A_DIGIT)])
 
     _train_steps(classifier, fit_images, fit_labels, steps, generator, device, progress, "digit judge",
                  batch=digits_and_negatives)
     held_images, held_labels = data.train_images[-held_out:], data.train_labels[-held_out:]
-    held_negatives = negatives.mixed(held_images, held_labels, held_out, torch.Generator().manual_seed(seed + 1))
+    held_negatives = negatives.mixed(held_images, held_labels, held_out, torch.Generator().manual_seed(seed + 1),
+                                     negative_shares)
     logits = logits_of(classifier, torch.cat([held_images, held_negatives]))
     targets = torch.cat([held_labels, torch.full((held_out,), NOT_A_DIGIT)])
     temperature = fit_temperature(logits, targets)
@@ -360,6 +395,27 @@ def pass_rates(classifier: nn.Module, sets: dict[str, torch.Tensor],
                threshold: float | None = None) -> dict[str, float]:
     """Return the share of each named set of images that the judge reads as a digit at ``threshold``."""
     return {name: readable_share(classifier, images, threshold) for name, images in sets.items()}
+
+
+def readings(classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+             threshold: float | None = None) -> dict[str, float]:
+    """Split what the judge makes of right digits (``labels``) four ways, as shares of ``images``.
+
+    ``right and readable``: the true digit at the threshold or above; ``right, below the
+    threshold``: the true digit, less sure; ``another digit``: the wrong digit, at any
+    confidence; ``not a digit``. The first is the readable share of right digits; the
+    other three say why the rest fail.
+    """
+    if len(images) != len(labels) or len(images) == 0:
+        raise ValueError(f"{len(images)} images and {len(labels)} labels: give one label per image, and some.")
+    verdict = classify(classifier, images)
+    right = verdict.digits == labels.cpu()
+    sure = verdict.confidence >= threshold_of(classifier, threshold)
+    rejected = verdict.digits == NOT_A_DIGIT
+    return {"right and readable": float((right & sure).float().mean()),
+            "right, below the threshold": float((right & ~sure).float().mean()),
+            "another digit": float((~right & ~rejected).float().mean()),
+            "not a digit": float(rejected.float().mean())}
 
 
 @dataclass(frozen=True)

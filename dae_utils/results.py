@@ -94,7 +94,7 @@ def _arms(experiment: str, data: dict[str, Any]) -> dict[str, Arm]:
     if experiment == "vae":
         arms = {AUTOENCODER: lambda row: row["autoencoder"]}
         return arms | {vae_arm(beta): (lambda row, beta=beta: row["vae"][beta]) for beta in rows[0]["vae"]}
-    if experiment == "generation":
+    if experiment in ("generation", "latent"):
         return {f"{model}: {sampler}": (lambda row, model=model, sampler=sampler: row[model]["samplers"][sampler])
                 for model in ("autoencoder", "vae") for sampler in rows[0][model]["samplers"]}
     return {}
@@ -120,7 +120,8 @@ MEASURES: dict[str, Measure] = {
 FORMATS = {"test_loss": ".4f", "denoised_mse": ".4f", "bottleneck_mse": ".4f", "accuracy_mode": ".1%",
            "accuracy_hungarian": ".1%", "nmi": ".3f", "digits_kept": ".1%", "ssim": ".3f",
            "readable_share": ".1%", "frechet_distance": ".1f", "precision": ".3f", "recall": ".3f",
-           "coverage": ".2f", "total_variation": ".3f", "relu_cut_share": ".0%", "last_50_mean": ".4f"}
+           "coverage": ".2f", "total_variation": ".3f", "relu_cut_share": ".0%", "last_50_mean": ".4f",
+           "density": ".2f", "novelty": ".2f", "copy_share": ".1%"}
 
 
 def _field(record: dict[str, Any], measure: str | tuple[str, ...]) -> float:

@@ -321,6 +321,48 @@ def mixture_samplers(reference: Reference) -> None:
     print(sweep)
 
 
+#: The priors a model's samplers draw from, and the two references beside them in its latent space.
+PRIORS = ("N(0, I)", "fitted Gaussian", "mixture of 10", "mixture, chosen")
+REAL_CODES, COPIED_CODES = "test codes, other half", "training codes"
+
+
+def samplers_in_latent_space(reference: Reference, model: str = "autoencoder") -> None:
+    """Sections 4.4 and 7.4: each prior of ``model`` measured in its own latent space against held-out test codes.
+
+    No decoder and no judge: precision, recall, density and coverage against one half
+    of the test codes, novelty and copies against the training codes, beside the floor
+    (the other half of the test codes, real codes measured the same way) and a prior
+    that copies training codes; the verdicts against the floor; and the held-out
+    likelihood of mixtures larger than the course's candidates.
+    """
+    _header(reference)
+    priors = [*PRIORS, *(("own posteriors",) if model == "vae" else ())]
+    measures = {"coverage": "coverage", "density": "density", "precision": "precision", "recall": "recall",
+                "novelty": "novelty", "copies": "copy_share"}
+    print(f"the {model}'s codes, {reference.settings['codes_per_sampler']:,} a sampler, against as many held-out "
+          "test codes; mean (lowest to highest)")
+    print(reference.table([f"{model}: {name}" for name in (*priors, REAL_CODES, COPIED_CODES)], measures,
+                          label="", label_width=34, width=(21, 21, 23, 23, 21, 27)))
+    floor = f"{model}: {REAL_CODES}"
+    family = evidence.Family("\neach prior against real codes (the floor), by coverage")
+    for name in priors:
+        family.add(f"coverage, {name} against real codes", reference.compare(f"{model}: {name}", floor, "coverage"),
+                   ".3f")
+    print(family)
+    chosen = evidence.Family("the chosen mixture against real codes, by density and novelty")
+    for measure in ("density", "novelty"):
+        chosen.add(f"{measure}, the chosen mixture against real codes",
+                   reference.compare(f"{model}: mixture, chosen", floor, measure), ".3f")
+    print(chosen)
+    candidates = [*reference.settings["mixture_candidates"][-3:], *reference.settings["larger_mixtures"]]
+    likelihood = {k: reference.per_seed(None, f"{model}.component_scores.{k}.held_out_log_likelihood")
+                  for k in candidates}
+    best = [max(candidates, key=lambda k, i=i: likelihood[k][i]) for i in range(len(reference.seeds))]
+    print("\nheld-out log-likelihood (nats per code) by number of components, mean of the seeds: "
+          + ", ".join(f"{k}: {np.mean(v):.3f}" for k, v in likelihood.items())
+          + f"; the best, by seed: {best}")
+
+
 # Notebook 5 -------------------------------------------------------------------------------------------------
 
 def clustering_by_seed(reference: Reference, this_run: float) -> None:
