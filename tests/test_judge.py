@@ -301,3 +301,47 @@ def test_a_judge_too_short_trained_to_keep_the_digits_is_refused(sample):
 def _classifier_file(sample, folder):
     judge.load_or_train_classifier(sample, CPU, folder, steps=5, progress=False)
     return judge.classifier_path(folder, sample.key, steps=5)
+
+
+class _Fixed(torch.nn.Module):
+    """A judge whose logits for image i are row i of a fixed table (the image's first pixel holds i)."""
+
+    def __init__(self, logits: torch.Tensor, threshold: float) -> None:
+        super().__init__()
+        self.register_buffer("table", logits)
+        self.register_buffer("threshold", torch.tensor(threshold))
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # where logits_of finds the device
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.table[images[:, 0, 0, 0].round().long()]
+
+
+def test_readings_split_right_digits_four_ways_by_hand():
+    big, small = 9.0, 1.5  # softmax over 11 classes: about 0.999 and about 0.31
+    rows = [[big if c == 3 else 0.0 for c in range(11)],    # 3, sure: right and readable
+            [small if c == 3 else 0.0 for c in range(11)],  # 3, unsure: right, below the threshold
+            [big if c == 5 else 0.0 for c in range(11)],    # 5 for a 3: another digit
+            [big if c == 10 else 0.0 for c in range(11)]]   # not a digit
+    classifier = _Fixed(torch.tensor(rows), threshold=0.8)
+    images = torch.zeros(4, 1, 28, 28)
+    images[:, 0, 0, 0] = torch.arange(4).float()
+    split = judge.readings(classifier, images, torch.tensor([3, 3, 3, 3]))
+    assert split == {"right and readable": 0.25, "right, below the threshold": 0.25, "another digit": 0.25,
+                     "not a digit": 0.25}
+    with pytest.raises(ValueError, match="one label per image"):
+        judge.readings(classifier, images, torch.tensor([3]))
+
+
+def test_varied_digits_blur_shift_and_mix_same_digits(sample):
+    images, labels = sample.train_images[:16], sample.train_labels[:16]
+    out = judge.vary_digits(images, labels, sample.train_images, sample.train_labels, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and torch.equal(out[12:], images[12:])  # the last quarter as written
+    assert (out[:4].amax(dim=(1, 2, 3)) < images[:4].amax(dim=(1, 2, 3))).all()  # blurred: the peaks come down
+    for row in range(4, 8):  # shifted: some roll of up to 3 pixels each way reproduces it exactly
+        assert any(torch.equal(out[row], torch.roll(images[row], (dy, dx), (-2, -1)))
+                   for dy in range(-3, 4) for dx in range(-3, 4))
+    for row in range(8, 12):  # mixed: w * image + (1 - w) * another image of the same digit, w in [0.3, 0.7]
+        partners = sample.train_images[sample.train_labels == labels[row]]
+        weights = torch.linspace(0.3, 0.7, 401)
+        assert any(((out[row] - w * images[row]) / (1 - w) - partners).abs().amax(dim=(1, 2, 3)).min() < 2e-3
+                   for w in weights), f"row {row} is no mix of its digit with another {int(labels[row])}"

@@ -63,3 +63,19 @@ def test_the_reference_scores_real_test_images_as_new_and_training_images_as_cop
     assert shares == sorted(shares, reverse=True)  # a higher threshold never passes more
     blank = reference.measure(torch.zeros(600, 1, 28, 28))
     assert blank["frechet_distance"] > 10 * test["frechet_distance"] and blank["recall"] < 0.05
+
+
+def test_code_report_catches_copies_a_narrow_cloud_and_a_wrong_width():
+    g = torch.Generator().manual_seed(0)
+    train, held_out = torch.randn(3000, 4, generator=g), torch.randn(1000, 4, generator=g)
+    same = metrics.code_report(torch.randn(1000, 4, generator=g), held_out, train)
+    copies = metrics.code_report(train[:1000], held_out, train)
+    narrow = metrics.code_report(0.3 * torch.randn(1000, 4, generator=g) + 1.0, held_out, train)
+    assert copies["novelty"] == 0 and copies["copy_share"] == 1  # a prior that copies: caught
+    assert 0.9 < same["novelty"] < 1.1 and same["copy_share"] < 0.03 and same["coverage"] > 0.9
+    assert narrow["coverage"] < 0.2 and narrow["recall"] < 0.1 and narrow["frechet_distance"] > 1
+    by_hand = metrics.nearest_distances(train, held_out).median()
+    assert same["novelty"] == pytest.approx(float(metrics.nearest_distances(train, torch.randn(
+        1000, 4, generator=torch.Generator().manual_seed(5))).median() / by_hand), abs=0.1)
+    with pytest.raises(ValueError, match="codes of one width"):
+        metrics.code_report(torch.zeros(10, 3), held_out, train)

@@ -82,3 +82,34 @@ def test_mixed_gives_the_count_in_the_shares(sample):
 def test_bad_requests_are_refused_with_what_to_do(sample, call, message):
     with pytest.raises(ValueError, match=message):
         call(sample)
+
+
+def test_unusual_digits_are_right_digits_drawn_unusually(sample):
+    from torchvision.transforms.functional import gaussian_blur
+
+    images, labels = sample.test_images, sample.test_labels
+    made = negatives.unusual_digits(images, labels, 200, seed=7)
+    assert list(made) == list(negatives.UNUSUAL_KINDS)
+    again = negatives.unusual_digits(images, labels, 200, seed=7)
+    for kind, (pictures, kind_labels) in made.items():
+        assert pictures.shape == (200, 1, 28, 28) and kind_labels.shape == (200,)
+        assert torch.equal(pictures, again[kind][0]) and pictures.min() >= 0 and pictures.max() <= 1
+    # Each kind, by hand: find the source image of every picture and redo the change.
+    shifted, shifted_labels = made["shifted 3 pixels diagonally"]
+    ink = shifted.sum(dim=(1, 2, 3))
+    for picture, label in zip(shifted[:20], shifted_labels[:20], strict=True):
+        source = images[(images[:, :, :-3, :-3] - picture[None, :, 3:, 3:]).abs().amax(dim=(1, 2, 3)) == 0]
+        assert len(source) >= 1 and labels[(images == source[0]).all(dim=(1, 2, 3))][0] == label
+        assert torch.equal(picture[:, :3].sum() + picture[:, :, :3].sum(), torch.tensor(0.0))  # a blank band
+    assert (ink > 0).all()
+    blurred, blurred_labels = made["blurred, sigma 1.5"]
+    redone = gaussian_blur(images, kernel_size=7, sigma=1.5)
+    for picture, label in zip(blurred[:20], blurred_labels[:20], strict=True):
+        match = (redone - picture).abs().amax(dim=(1, 2, 3)) < 1e-6
+        assert match.any() and (labels[match] == label).all()
+    first, second = negatives.same_digit_pairs(labels, 500, torch.Generator().manual_seed(0))
+    assert torch.equal(labels[first], labels[second]) and (first != second).all()
+    means, mean_labels = made["two of the same digit"]
+    assert (mean_labels >= 0).all() and means.max() <= 1
+    with pytest.raises(ValueError, match="Unknown kind of unusual digit"):
+        negatives.unusual("rotated", images, labels, 5, torch.Generator())
