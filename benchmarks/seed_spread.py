@@ -43,6 +43,8 @@ Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
   training codes, with the floor of real codes (one half of the test codes against the other)
   and a prior that copies training codes; and the held-out likelihood of mixtures larger than
   the course's candidates.
+- ``images``: notebook 3's autoencoder (seeds 0-4) against the median filter image by image (MSE
+  and SSIM), so that a verdict against the filter can cover new test images as well as new seeds.
 - ``exercises``: the expected results the exercises quote (seed 0, the reference run).
 """
 
@@ -580,6 +582,42 @@ def generation_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
             "fixed": fixed, "rows": rows}
 
 
+def image_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
+    """Notebook 3: the autoencoder against the median filter image by image, for the test images' part of the error.
+
+    Each seed's model and the median filter denoise the same noisy test images; the
+    per-image differences (autoencoder minus filter) of the MSE and of SSIM give each
+    seed's mean and, averaged over the seeds, their spread over the images.
+    """
+    from dae_utils.baselines import median_filter
+
+    filtered = median_filter(run.test_noisy)
+    fixed_scores = {"mse": ((filtered - run.test_clean) ** 2).mean(dim=(1, 2, 3)).double(),
+                    "ssim": torch.from_numpy(metrics.ssim_each(filtered, run.test_clean)).double()}
+    rows, summed = [], {key: torch.zeros(len(run.test_clean), dtype=torch.float64) for key in fixed_scores}
+    for seed in seeds:
+        trained = run.train(seed=seed)
+        denoised = training.denoise(trained.encoder, trained.decoder, run.test_noisy, run.device)
+        scores = {"mse": ((denoised - run.test_clean) ** 2).mean(dim=(1, 2, 3)).double(),
+                  "ssim": torch.from_numpy(metrics.ssim_each(denoised, run.test_clean)).double()}
+        row: dict[str, Any] = {"seed": seed}
+        for key, values in scores.items():
+            difference = values - fixed_scores[key]
+            summed[key] += difference
+            row[f"{key}_difference"] = float(difference.mean())
+            row[f"{key}_difference_sd"] = float(difference.std())
+        rows.append(row)
+        print(f"seed {seed}: MSE difference {row['mse_difference']:.5f} (sd over images "
+              f"{row['mse_difference_sd']:.5f}), SSIM {row['ssim_difference']:.4f}", flush=True)
+    averaged = {key: values / len(seeds) for key, values in summed.items()}
+    return {"settings": {"noise_factor": NOISE_FACTOR, "noise_seed": EVAL_SEED, "autoencoder_epochs": 30,
+                         "median_size": 3},
+            "fixed": {"images": len(run.test_clean),
+                      "median": {key: float(values.mean()) for key, values in fixed_scores.items()},
+                      **{f"{key}_image_sd": float(values.std()) for key, values in averaged.items()}},
+            "rows": rows}
+
+
 #: Candidates beyond the course's, to see where the held-out likelihood of a larger mixture stops rising.
 LARGER_MIXTURES = (150, 200, 300)
 
@@ -649,6 +687,7 @@ EXPERIMENTS: dict[str, tuple[Callable[[Runner, list[int]], dict[str, Any]], list
     "moonshot": (moonshot, [0, 1, 2, 3, 4]),
     "generation": (generation_runs, [0, 1, 2, 3, 4]),
     "latent": (latent_runs, [0, 1, 2, 3, 4]),
+    "images": (image_runs, [0, 1, 2, 3, 4]),
     "exercises": (exercises, [0]),
 }
 

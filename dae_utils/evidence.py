@@ -102,6 +102,7 @@ class Comparison:
     margin: float | None = None
     family: int | None = None
     adjusted_p: float | None = None
+    images: int | None = None  # kind "seeds and images": the test images the interval also covers
 
     @property
     def established(self) -> bool:
@@ -148,7 +149,9 @@ class Comparison:
     def _words(self, fmt: str) -> str:
         level = f"{self.confidence:.0%}".replace("%", " %")
         how = {"paired": f"paired over {self.n} seeds", "one-sample": f"{self.n} seeds against a fixed number",
-               "Welch": f"unpaired (Welch) over {self.n} runs", "exact": "two fixed numbers"}[self.kind]
+               "Welch": f"unpaired (Welch) over {self.n} runs", "exact": "two fixed numbers",
+               "seeds and images": f"{self.n} seeds and {self.images or 0:,} test images, each image paired, against "
+                                   "a fixed method"}[self.kind]
         if self.lower_in is not None and self.higher_in is not None:
             higher = self.difference > 0
             count, word = (self.higher_in, "higher") if higher else (self.lower_in, "lower")
@@ -236,6 +239,31 @@ def compare(a: Values, b: Values, *, paired: bool = True, confidence: float = CO
     interval = result.confidence_interval(confidence)
     return Comparison(kind, len(x), mean, float(interval.low), float(interval.high), float(result.pvalue),
                       lower, higher, confidence, margin)
+
+
+def over_seeds_and_images(seed_means: Sequence[float], image_sd: float, images: int,
+                          confidence: float = CONFIDENCE) -> Comparison:
+    """Compare with a fixed method over seeds *and* over the test images: both parts of the error of the mean.
+
+    Every seed is judged on the same test images with the same noise, so the spread
+    between seeds leaves out the images' own sampling error. ``seed_means``: each seed's
+    mean per-image difference (model minus the fixed method, image by image);
+    ``image_sd``: the standard deviation over the images of the per-image difference
+    averaged over the seeds; ``images``: their number. The variance of the mean is
+    var(seeds) / seeds + image_sd^2 / images, the interval uses Student's t with
+    seeds - 1 degrees of freedom (the cautious choice), and the words say it covers new
+    images as well as new seeds.
+    """
+    x = _values(seed_means, "seed_means")
+    assert x is not None
+    if images < 2 or not image_sd >= 0:
+        raise ValueError(f"need at least two images and a standard deviation >= 0; got {images} and {image_sd}.")
+    n, mean = len(x), float(x.mean())
+    se = math.sqrt(float(x.var(ddof=1)) / n + image_sd**2 / images)
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * se
+    p_value = float(2 * stats.t.sf(abs(mean) / se, n - 1)) if se > 0 else float(mean == 0)
+    return Comparison("seeds and images", n, mean, mean - half, mean + half, p_value,
+                      int(np.sum(x < 0)), int(np.sum(x > 0)), confidence, None, images=images)
 
 
 def sign_flip_test(a: Sequence[float], b: Sequence[float]) -> float:

@@ -455,3 +455,18 @@ def test_a_family_marks_what_holds_and_its_words_are_read_back():
     bare = evidence.stated_verdicts(f"{weak}")
     kept = evidence.distinct(bare + read)
     assert len(kept) == 3 and read[1] in kept and bare[0] not in kept
+
+
+def test_over_seeds_and_images_adds_the_images_part_by_hand():
+    seeds = [0.0070, 0.0074, 0.0072, 0.0075, 0.0073]
+    alone = evidence.compare(seeds, 0.0)
+    both = evidence.over_seeds_and_images(seeds, image_sd=0.01, images=10_000)
+    se = np.sqrt(np.var(seeds, ddof=1) / 5 + 0.01**2 / 10_000)
+    half = stats.t.ppf(0.975, 4) * se
+    assert (both.low, both.high) == pytest.approx((np.mean(seeds) - half, np.mean(seeds) + half))
+    assert both.high - both.low > alone.high - alone.low  # the images widen what the seeds alone give
+    assert evidence.over_seeds_and_images(seeds, 0.0, 10_000).high == pytest.approx(alone.high)  # no image spread
+    assert "5 seeds and 10,000 test images, each image paired" in f"{both}"
+    assert both.p_value == pytest.approx(2 * stats.t.sf(np.mean(seeds) / se, 4))
+    with pytest.raises(ValueError, match="two images"):
+        evidence.over_seeds_and_images(seeds, 0.01, 1)
