@@ -207,6 +207,24 @@ def denoising_against_median(course_reference: Reference, judge_reference: Refer
     print(family)
 
 
+def median_over_images(reference: Reference) -> None:
+    """Section 3.6: the autoencoder against the median filter over the seeds *and* the test images (MSE, SSIM)."""
+    _header(reference)
+    images, seeds = reference.fixed["images"], len(reference.seeds)
+    family = evidence.Family(f"the autoencoder against the median filter, over {seeds} seeds and {images:,} test "
+                             "images")
+    for key, name, fmt in (("mse", "MSE", ".4f"), ("ssim", "SSIM", ".3f")):
+        by_seed, image_sd = reference.per_seed(None, f"{key}_difference"), reference.fixed[f"{key}_image_sd"]
+        seeds_alone, both = evidence.compare(by_seed, 0.0), evidence.over_seeds_and_images(by_seed, image_sd, images)
+        from_seeds = np.std(by_seed, ddof=1) / seeds**0.5
+        print(f"{name}: standard error of the mean difference from the seeds {from_seeds:.6f}, from the "
+              f"images {image_sd / images**0.5:.6f} (their per-image differences spread with sd {image_sd:.4f}); "
+              f"the interval's half-width {(seeds_alone.high - seeds_alone.low) / 2:.5f} over the seeds alone, "
+              f"{(both.high - both.low) / 2:.5f} over both")
+        family.add(f"  {name}", both, fmt)
+    print(family)
+
+
 def noise_levels(course_reference: Reference, judge_reference: Reference) -> None:
     """Section 3.7: the autoencoder against the median filter at each noise level, by MSE, digits kept, SSIM."""
     median_curve = course_reference.fixed["median_mse"]
