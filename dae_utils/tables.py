@@ -176,6 +176,63 @@ def first_epoch_by_seed(reference: Reference, this_run: float) -> None:
           f"this notebook's run: {this_run:.4f}")
 
 
+def judge_probe(reference: Reference) -> None:
+    """Section 3.5: what the judge makes of right digits drawn unusually, beside one trained on varied digits; its
+    threshold's check by halves and by a stratified split; P(digit)'s calibration; a family of negatives held out."""
+    _header(reference)
+    judges = {"the course's judge": reference.fixed["course judge"], "trained on varied digits":
+              reference.fixed["varied digits"]}
+    columns = {"right and readable": "readable", "right, below the threshold": "right, unsure",
+               "another digit": "another digit", "not a digit": "not a digit"}
+    for name, found in judges.items():
+        print(f"\n{name} (threshold {found['threshold']:.3f}): right digits, read four ways (readable: the right "
+              "digit at the threshold or above; unsure: the right digit, below it)")
+        print(f"{'':<30}" + "".join(f"{c:>15}" for c in columns.values()))
+        rows = {"clean test digits": found["clean test digits"], **found["unusual digits"],
+                **{f"reconstructions, {model}": split for model, split in found["reconstructions"].items()}}
+        for label, split in rows.items():
+            print(f"{label:<30}" + "".join(f"{split[c]:>15.1%}" for c in columns))
+        print("hard negatives read as a digit: " + ", ".join(f"{kind} {share:.1%}"
+                                                             for kind, share in found["hard negatives pass"].items()))
+    check = judges["the course's judge"]["threshold check"]
+
+    def share(entry: dict) -> str:
+        return f"{entry['share']:.1%} (95 % interval {entry['low']:.1%} to {entry['high']:.1%})"
+
+    stratified = check["stratified split"]
+    print(f"\nthe course's threshold, clean test digits passed: the first half, which chose it, "
+          f"{share(check['first half (chooses)'])}; the second half {share(check['second half (checks)'])}")
+    print(f"a seeded split stratified by digit would choose {stratified['threshold']:.3f}; its other half passes "
+          f"{share(stratified['checks'])}")
+    for name, found in judges.items():
+        calibration = found["calibration"]
+        brier, nll = calibration["brier"], calibration["nll"]
+        print(f"P(digit), {name}, on {calibration['images']['digits']:,} test digits and "
+              f"{calibration['images']['negatives']:,} blends, halves and strokes: Brier score {brier['value']:.4f} "
+              f"(95 % bootstrap interval {brier['low']:.4f} to {brier['high']:.4f}), negative log-likelihood "
+              f"{nll['value']:.4f} ({nll['low']:.4f} to {nll['high']:.4f})")
+        bins = calibration["reliability"]
+        print("   ten equal-mass bins, predicted -> observed: " + ", ".join(
+            f"{p:.3f} -> {o:.3f}" for p, o in zip(bins["predicted"], bins["observed"], strict=True)))
+    unseen, course = reference.fixed["without strokes"], reference.fixed["course judge"]
+    print(f"\na judge trained without strokes among its negatives reads "
+          f"{unseen['hard negatives pass']['strokes']:.1%} of the strokes as a digit (the course's judge: "
+          f"{course['hard negatives pass']['strokes']:.1%})")
+
+
+def reconstruction_readings(reference: Reference) -> None:
+    """Section 7.4: seed 0's reconstructions read four ways by the course's judge and by one trained on varied
+    digits (notebook 3's probe)."""
+    _header(reference)
+    print(f"{'reconstructions of the test images':<44}{'readable':>10}{'right, unsure':>15}{'another digit':>15}"
+          f"{'not a digit':>13}")
+    for name, key in (("the course's judge", "course judge"), ("trained on varied digits", "varied digits")):
+        for model, split in reference.fixed[key]["reconstructions"].items():
+            print(f"{model + ', ' + name:<44}{split['right and readable']:>10.1%}"
+                  f"{split['right, below the threshold']:>15.1%}{split['another digit']:>15.1%}"
+                  f"{split['not a digit']:>13.1%}")
+
+
 def median_filter_mse(reference: Reference, level: float = 0.3) -> float:
     """The 3 x 3 median filter's test MSE at noise ``level``, from the course's results (it has no seed)."""
     return reference.fixed["median_mse"][reference.settings["noise_levels"].index(level)]
