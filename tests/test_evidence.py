@@ -1,6 +1,8 @@
 """The results files over seeds, how the course compares runs, and the helpers of the seed experiments."""
 
+import contextlib
 import importlib.util
+import io
 import json
 import re
 from pathlib import Path
@@ -12,7 +14,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from dae_utils import batchnorm, clustering, data, evidence, generation, noise, plotting, results, training
+from dae_utils import batchnorm, clustering, data, evidence, generation, noise, plotting, results, tables, training
 from dae_utils.batchnorm import StepLog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,14 +213,20 @@ def notebook_results_files() -> set[str]:
 def test_every_results_file_a_notebook_shows_is_committed_with_its_provenance(name):
     stored = results.load_results(name)
     made = stored["provenance"]
-    assert made["command"].startswith("python benchmarks/seed_spread.py")
+    maker = "python benchmarks/judge_probe.py" if name == "judge_probe" else "python benchmarks/seed_spread.py"
+    assert made["command"].startswith(maker)
     assert "with uncommitted changes" not in made["commit"], "make results files from a committed state"
     for addition in stored.get("added", []):  # seeds added later carry their own provenance
         assert addition["provenance"]["command"].startswith("python benchmarks/seed_spread.py")
         assert "with uncommitted changes" not in addition["provenance"]["commit"]
         assert addition["provenance"]["data"].startswith("full MNIST")
     assert made["data"].startswith("full MNIST"), "the committed results come from full MNIST"
-    if name != "exercises":  # the exercises quote the reference run; the rest draw conclusions over seeds
+    if name == "judge_probe":  # one judge probed, no verdict drawn: its tables print shares and intervals only
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            tables.judge_probe(results.load(name))
+            tables.reconstruction_readings(results.load(name))
+        assert evidence.stated_verdicts(out.getvalue()) == [] and "interval" in out.getvalue()
+    elif name != "exercises":  # the exercises quote the reference run; the rest draw conclusions over seeds
         assert len(stored["seeds"]) >= 5, "the course's verdicts rest on at least five seeds per arm"
         for per_seed in seed_spread.PER_SEED:  # every list of per-seed rows covers every seed
             if per_seed in stored:
