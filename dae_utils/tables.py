@@ -417,7 +417,7 @@ def samplers_in_latent_space(reference: Reference, model: str = "autoencoder") -
     print(f"the {model}'s codes, {reference.settings['codes_per_sampler']:,} a sampler, against as many held-out "
           "test codes; mean (lowest to highest)")
     print(reference.table([f"{model}: {name}" for name in (*priors, REAL_CODES, COPIED_CODES)], measures,
-                          label="", label_width=34, width=(21, 21, 23, 23, 21, 27)))
+                          label="", label_width=37, width=(21, 21, 23, 23, 21, 27)))
     floor = f"{model}: {REAL_CODES}"
     family = evidence.Family("\neach prior against real codes (the floor), by coverage")
     for name in priors:
