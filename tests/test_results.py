@@ -166,3 +166,18 @@ def test_the_one_atomic_writer_leaves_the_old_file_and_no_temporary_when_writing
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["file.txt"]
     checkpoint.write_text_atomically(path, "new ü")
     assert path.read_text(encoding="utf-8") == "new ü"
+
+
+def test_the_latent_table_judges_each_prior_against_the_floor_of_real_codes():
+    text = printed(tables.samplers_in_latent_space, results.load("latent"), "vae")
+    stored = results.load_results("latent")
+    floor = [row["vae"]["samplers"][tables.REAL_CODES]["coverage"] for row in stored["rows"]]
+    prior = [row["vae"]["samplers"]["N(0, I)"]["coverage"] for row in stored["rows"]]
+    words = f"{evidence.compare(prior, floor):.3f}"
+    line = next(line for line in text.splitlines() if line.startswith("coverage, N(0, I) against real codes"))
+    assert line.startswith(f"coverage, N(0, I) against real codes: {words[:-1]}; ") and "family of 5" in line
+    copies = [row["vae"]["samplers"][tables.COPIED_CODES]["novelty"] for row in stored["rows"]]
+    assert copies == [0.0] * len(copies)  # the prior that copies training codes: novelty 0 in every seed
+    best = [max(row["vae"]["component_scores"], key=lambda k, r=row: r["vae"]["component_scores"][k][
+        "held_out_log_likelihood"]) for row in stored["rows"]]
+    assert f"the best, by seed: {[int(k) for k in best]}" in text
