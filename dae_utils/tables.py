@@ -1,7 +1,9 @@
 """What each notebook shows from its results files: one function per section's table (printed) or figure.
 
 A notebook loads its results file (``results.load``) and calls the function named
-for what it shows; the verdicts come from ``evidence`` and are worded by it. The
+for what it shows; the verdicts come from ``evidence`` and are worded by it, each
+judged within the family of comparisons that answers one question (``evidence.Family``,
+Holm's rule). The
 notebooks keep the lesson's own comparisons (notebook 5's interval by hand, a
 student's run against the reference) and leave the bookkeeping here.
 """
@@ -138,7 +140,8 @@ def batchnorm_exercises(affine_reference: Reference, bn_reference: Reference) ->
                         for arm in (results.WITH_AFFINE, results.WITHOUT_AFFINE))
     print(f"exercise 7 (seeds {affine_reference.seeds}, 10 epochs): with gamma and beta "
           + ", ".join(f"{v:.4f}" for v in with_ab) + "; without " + ", ".join(f"{v:.4f}" for v in without))
-    print("   " + str(_affine_family(affine_reference)).splitlines()[-1].strip())  # section 2.5's family, 10 epochs
+    print("   " + next(line.strip() for line in str(_affine_family(affine_reference)).splitlines()
+                       if line.strip().startswith("10 epochs")))  # section 2.5's family, its 10-epoch verdict
     print(f"exercise 8 (seeds {bn_reference.seeds}, {bn_reference.settings['steps']} steps): test MSE")
     order = (results.WITH_BN, results.SHIFT_AFTER_IT, results.SHIFT_AFTER_EACH, results.SMALL_SHIFT_AFTER_EACH,
              results.WITHOUT_BN)
