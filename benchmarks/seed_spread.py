@@ -43,8 +43,8 @@ Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
   training codes, with the floor of real codes (one half of the test codes against the other)
   and a prior that copies training codes; and the held-out likelihood of mixtures larger than
   the course's candidates.
-- ``images``: notebook 3's autoencoder (seeds 0-4) against the median filter image by image (MSE
-  and SSIM), so that a verdict against the filter can cover new test images as well as new seeds.
+- ``images``: notebook 3's autoencoder (seeds 0-4) against the median filter image by image (MSE,
+  digits kept and SSIM), so that a verdict against the filter can cover new test images as well as new seeds.
 - ``exercises``: the expected results the exercises quote (seed 0, the reference run).
 """
 
@@ -586,20 +586,24 @@ def image_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
     """Notebook 3: the autoencoder against the median filter image by image, for the test images' part of the error.
 
     Each seed's model and the median filter denoise the same noisy test images; the
-    per-image differences (autoencoder minus filter) of the MSE and of SSIM give each
-    seed's mean and, averaged over the seeds, their spread over the images.
+    per-image differences (autoencoder minus filter) of the MSE, of the digit kept (1 or
+    0, by notebook 3's reader) and of SSIM give each seed's mean and, averaged over the
+    seeds, their spread over the images.
     """
     from dae_utils.baselines import median_filter
 
-    filtered = median_filter(run.test_noisy)
-    fixed_scores = {"mse": ((filtered - run.test_clean) ** 2).mean(dim=(1, 2, 3)).double(),
-                    "ssim": torch.from_numpy(metrics.ssim_each(filtered, run.test_clean)).double()}
+    reader = judge.load_or_train_classifier(run.mnist, run.device, run.checkpoint_dir, progress=False)
+
+    def per_image(images: torch.Tensor) -> dict[str, torch.Tensor]:  # each image's MSE, digit kept (1 or 0), SSIM
+        return {"mse": ((images - run.test_clean) ** 2).mean(dim=(1, 2, 3)).double(),
+                "digits_kept": (judge.classify(reader, images).digits == run.mnist.test_labels).double(),
+                "ssim": torch.from_numpy(metrics.ssim_each(images, run.test_clean)).double()}
+
+    fixed_scores = per_image(median_filter(run.test_noisy))
     rows, summed = [], {key: torch.zeros(len(run.test_clean), dtype=torch.float64) for key in fixed_scores}
     for seed in seeds:
         trained = run.train(seed=seed)
-        denoised = training.denoise(trained.encoder, trained.decoder, run.test_noisy, run.device)
-        scores = {"mse": ((denoised - run.test_clean) ** 2).mean(dim=(1, 2, 3)).double(),
-                  "ssim": torch.from_numpy(metrics.ssim_each(denoised, run.test_clean)).double()}
+        scores = per_image(training.denoise(trained.encoder, trained.decoder, run.test_noisy, run.device))
         row: dict[str, Any] = {"seed": seed}
         for key, values in scores.items():
             difference = values - fixed_scores[key]

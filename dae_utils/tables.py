@@ -268,12 +268,13 @@ def denoising_against_median(course_reference: Reference, judge_reference: Refer
 
 
 def median_over_images(reference: Reference) -> None:
-    """Section 3.6: the autoencoder against the median filter over the seeds *and* the test images (MSE, SSIM)."""
+    """Section 3.6: the autoencoder against the median filter over the seeds *and* the test images (MSE, digits
+    kept, SSIM)."""
     _header(reference)
     images, seeds = reference.fixed["images"], len(reference.seeds)
     family = evidence.Family(f"the autoencoder against the median filter, over {seeds} seeds and {images:,} test "
                              "images")
-    for key, name, fmt in (("mse", "MSE", ".4f"), ("ssim", "SSIM", ".3f")):
+    for key, name, fmt in (("mse", "MSE", ".4f"), ("digits_kept", "digits kept", ".1%"), ("ssim", "SSIM", ".3f")):
         by_seed, image_sd = reference.per_seed(None, f"{key}_difference"), reference.fixed[f"{key}_image_sd"]
         seeds_alone, both = evidence.compare(by_seed, 0.0), evidence.over_seeds_and_images(by_seed, image_sd, images)
         from_seeds = np.std(by_seed, ddof=1) / seeds**0.5
