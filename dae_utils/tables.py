@@ -69,6 +69,11 @@ def affine(reference: Reference) -> None:
         cut = [reference.spread(arm, "relu_cut_share", num_epochs=budget) for arm in arms]
         print(f"   cut off by the ReLU after batch norm: with gamma and beta {cut[0]:.0%}, without {cut[1]:.0%}")
     print(_affine_family(reference))
+    for budget in reference.settings["budgets"]:  # the direction, assuming nothing of the differences' shape
+        with_ab, without = (reference.per_seed(arm, "test_loss", num_epochs=budget) for arm in arms)
+        lower = sum(a < b for a, b in zip(with_ab, without, strict=True))
+        print(f"   {budget:>2} epochs: with gamma and beta lower in {lower} of {len(with_ab)} seeds; exact sign-flip "
+              f"test, p = {evidence.sign_flip_test(with_ab, without):.3f}")
 
 
 def batchnorm_runs(reference: Reference) -> None:
