@@ -510,6 +510,39 @@ def vae_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
             "rows": rows}
 
 
+def prior_codes(train_latent: torch.Tensor, mixture: generation.LatentMixture, count: int, draw: torch.Generator,
+                seed: int) -> dict[str, torch.Tensor]:
+    """``count`` codes from each prior of one model, drawn in this order from ``draw``: N(0, I), one Gaussian
+    fitted to ``train_latent``, a mixture of 10 fitted to it, and ``mixture`` (the size held-out codes chose)."""
+    return {"N(0, I)": torch.randn(count, train_latent.shape[1], generator=draw),
+            "fitted Gaussian": generation.LatentGaussian.fit(train_latent).sample(count, generator=draw),
+            "mixture of 10": generation.LatentMixture.fit(train_latent, 10, seed=seed).sample(count, draw),
+            "mixture, chosen": mixture.sample(count, generator=draw)}
+
+
+def course_models(run: Runner, seed: int) -> dict[str, training.TrainedModel]:
+    """The two models notebooks 4 and 7 sample, for ``seed``: the course's autoencoder and the VAE at beta 1."""
+    return {"autoencoder": run.train(seed=seed),
+            "vae": training.train_or_load(vae.VAEConfig(num_epochs=VAE_EPOCHS, seed=seed), run.mnist, run.device,
+                                          checkpoint_dir=run.checkpoint_dir, progress=False)}
+
+
+def rows_of_both_models(run: Runner, seeds: list[int],
+                        measure: Callable[[training.TrainedModel, int], dict[str, Any]],
+                        summary: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+    """One row a seed: ``measure`` of each of the ``course_models``, with one line of progress (``summary`` of
+    each sampler's figures)."""
+    rows = []
+    for seed in seeds:
+        start = time.perf_counter()
+        row = {"seed": seed, **{name: measure(trained, seed) for name, trained in course_models(run, seed).items()}}
+        rows.append(row)
+        print(f"seed {seed} ({time.perf_counter() - start:.0f} s): " + "; ".join(
+            f"{model_name} {name}: {summary(values)}" for model_name in ("autoencoder", "vae")
+            for name, values in row[model_name]["samplers"].items()), flush=True)
+    return rows
+
+
 def samplers_of(run: Runner, trained: training.TrainedModel, reference: metrics.Reference,
                 seed: int) -> dict[str, Any]:
     """Notebooks 4 and 7: every sampler of one model, measured as the field measures a generator.
@@ -527,11 +560,7 @@ def samplers_of(run: Runner, trained: training.TrainedModel, reference: metrics.
     start = time.perf_counter()
     mixture = generation.LatentMixture.fit(train_latent, chosen, seed=seed)
     fit_s = time.perf_counter() - start
-    codes = {"N(0, I)": torch.randn(SAMPLES, train_latent.shape[1], generator=draw),
-             "fitted Gaussian": generation.LatentGaussian.fit(train_latent).sample(SAMPLES, generator=draw),
-             "mixture of 10": generation.LatentMixture.fit(train_latent, 10, seed=seed).sample(SAMPLES, draw),
-             "mixture, chosen": mixture.sample(SAMPLES, generator=draw),
-             "decoded test codes": test_latent}
+    codes = {**prior_codes(train_latent, mixture, SAMPLES, draw, seed), "decoded test codes": test_latent}
     if isinstance(trained.encoder, vae.VariationalEncoder):
         mean, logvar = vae.posterior(trained.encoder, run.test_clean, run.device)
         codes["own posteriors"] = vae.reparameterize(mean, logvar, draw)
@@ -558,19 +587,10 @@ def generation_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
                   "pass": judge.pass_rates(the_judge, {"clean test digits": run.test_clean, **negative_sets})},
         "floors": {"real test images": reference.measure(run.test_clean)},
     }
-    rows = []
-    for seed in seeds:
-        start = time.perf_counter()
-        autoencoder = run.train(seed=seed)
-        variational = training.train_or_load(vae.VAEConfig(num_epochs=VAE_EPOCHS, seed=seed), run.mnist, run.device,
-                                             checkpoint_dir=run.checkpoint_dir, progress=False)
-        row = {"seed": seed, "autoencoder": samplers_of(run, autoencoder, reference, seed),
-               "vae": samplers_of(run, variational, reference, seed)}
-        rows.append(row)
-        print(f"seed {seed} ({time.perf_counter() - start:.0f} s): " + "; ".join(
-            f"{model_name} {name}: {values['readable_share']:.3f} readable, FD {values['frechet_distance']:.1f}, "
-            f"recall {values['recall']:.2f}" for model_name in ("autoencoder", "vae")
-            for name, values in row[model_name]["samplers"].items()), flush=True)
+    rows = rows_of_both_models(
+        run, seeds, lambda trained, seed: samplers_of(run, trained, reference, seed),
+        lambda values: (f"{values['readable_share']:.3f} readable, FD {values['frechet_distance']:.1f}, "
+                        f"recall {values['recall']:.2f}"))
     return {"settings": {"judge_steps": judge.judge_steps(run.mnist), "judge_seed": 0,
                          "keep_clean_share": judge.KEEP_CLEAN_SHARE,
                          "test_negatives": judge.TEST_NEGATIVES, "test_negatives_seed": judge.TEST_NEGATIVES_SEED,
@@ -645,10 +665,8 @@ def codes_of(run: Runner, trained: training.TrainedModel, seed: int) -> dict[str
     chosen, scores = generation.choose_components(train_latent, seed=seed)
     _, larger = generation.choose_components(train_latent, LARGER_MIXTURES, seed=seed)  # the same held-out split
     choose_s = time.perf_counter() - start
-    codes = {"N(0, I)": torch.randn(half, train_latent.shape[1], generator=draw),
-             "fitted Gaussian": generation.LatentGaussian.fit(train_latent).sample(half, generator=draw),
-             "mixture of 10": generation.LatentMixture.fit(train_latent, 10, seed=seed).sample(half, draw),
-             "mixture, chosen": generation.LatentMixture.fit(train_latent, chosen, seed=seed).sample(half, draw),
+    mixture = generation.LatentMixture.fit(train_latent, chosen, seed=seed)
+    codes = {**prior_codes(train_latent, mixture, half, draw, seed),
              "training codes": train_latent[torch.randperm(len(train_latent), generator=draw)[:half]],
              "test codes, other half": test_latent[half_a]}
     if isinstance(trained.encoder, vae.VariationalEncoder):
@@ -661,18 +679,10 @@ def codes_of(run: Runner, trained: training.TrainedModel, seed: int) -> dict[str
 
 def latent_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
     """Notebooks 4 and 7: the samplers of the autoencoder and the VAE (beta 1) in latent space, over seeds."""
-    rows = []
-    for seed in seeds:
-        start = time.perf_counter()
-        autoencoder = run.train(seed=seed)
-        variational = training.train_or_load(vae.VAEConfig(num_epochs=VAE_EPOCHS, seed=seed), run.mnist, run.device,
-                                             checkpoint_dir=run.checkpoint_dir, progress=False)
-        row = {"seed": seed, "autoencoder": codes_of(run, autoencoder, seed), "vae": codes_of(run, variational, seed)}
-        rows.append(row)
-        print(f"seed {seed} ({time.perf_counter() - start:.0f} s): " + "; ".join(
-            f"{model_name} {name}: recall {values['recall']:.2f}, coverage {values['coverage']:.2f}, novelty "
-            f"{values['novelty']:.2f}" for model_name in ("autoencoder", "vae")
-            for name, values in row[model_name]["samplers"].items()), flush=True)
+    rows = rows_of_both_models(
+        run, seeds, lambda trained, seed: codes_of(run, trained, seed),
+        lambda values: (f"recall {values['recall']:.2f}, coverage {values['coverage']:.2f}, novelty "
+                        f"{values['novelty']:.2f}"))
     return {"settings": {"codes_per_sampler": len(run.test_clean) // 2, "nearest_k": metrics.NEAREST_K,
                          "split_seed": EVAL_SEED, "mixture_candidates": list(generation.MIXTURE_COMPONENTS),
                          "larger_mixtures": list(LARGER_MIXTURES), "mixture_held_out": generation.MIXTURE_HELD_OUT,
