@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,24 +51,33 @@ def share_interval(passed: int, total: int) -> dict[str, float]:
     return {"share": passed / total, "low": float(interval.low), "high": float(interval.high), "n": total}
 
 
-def probe(the_judge: torch.nn.Module, mnist: data.MNISTData, reconstructions: dict[str, torch.Tensor]
-          ) -> dict[str, Any]:
-    """Every measure of one judge: clean and unusual digits four ways, hard negatives, reconstructions four ways."""
+@dataclass(frozen=True)
+class ProbeSets:
+    """The images every judge is probed on, made once: unusual digits (with labels), hard negatives, reconstructions."""
+
+    unusual: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    hard: dict[str, torch.Tensor]
+    reconstructions: dict[str, torch.Tensor]
+
+
+def probe(the_judge: judge.CalibratedJudge, mnist: data.MNISTData, sets: ProbeSets) -> dict[str, Any]:
+    """Every measure of one judge: clean and unusual digits four ways, hard negatives, reconstructions four ways,
+    the threshold's check and P(digit)'s calibration."""
     labels = mnist.test_labels
-    unusual = negatives.unusual_digits(mnist.test_images, labels, PROBE_IMAGES, UNUSUAL_SEED)
-    hard = judge.hard_negatives(mnist.test_images, labels)
     return {"threshold": float(the_judge.threshold),
             "clean test digits": judge.readings(the_judge, mnist.test_images, labels),
             "unusual digits": {kind: judge.readings(the_judge, images, kind_labels)
-                               for kind, (images, kind_labels) in unusual.items()},
-            "hard negatives pass": judge.pass_rates(the_judge, hard),
+                               for kind, (images, kind_labels) in sets.unusual.items()},
+            "hard negatives pass": judge.pass_rates(the_judge, sets.hard),
             "reconstructions": {name: judge.readings(the_judge, images, labels)
-                                for name, images in reconstructions.items()}}
+                                for name, images in sets.reconstructions.items()},
+            "threshold check": threshold_check(the_judge, mnist),
+            "calibration": calibration(the_judge, mnist, sets.hard)}
 
 
 def threshold_check(the_judge: judge.CalibratedJudge, mnist: data.MNISTData) -> dict[str, Any]:
     """The threshold's check half: the first and second halves, and a seeded, label-stratified random split."""
-    scores = judge.readable_scores(judge.logits_of(the_judge.classifier, mnist.test_images) / the_judge.temperature)
+    scores = judge.readable_scores(judge.logits_of(the_judge, mnist.test_images))  # calibrated: logits / T
     half = len(scores) // 2
     threshold = float(the_judge.threshold)
     found: dict[str, Any] = {"first half (chooses)": share_interval(int((scores[:half] >= threshold).sum()), half),
@@ -83,10 +93,9 @@ def threshold_check(the_judge: judge.CalibratedJudge, mnist: data.MNISTData) -> 
     return found
 
 
-def calibration(the_judge: judge.CalibratedJudge, mnist: data.MNISTData, bins: int = 10,
-                resamples: int = 1000) -> dict[str, Any]:
-    """P(digit) against the truth on test digits and three kinds of hard negative: reliability, Brier, NLL."""
-    hard = judge.hard_negatives(mnist.test_images, mnist.test_labels)
+def calibration(the_judge: judge.CalibratedJudge, mnist: data.MNISTData, hard: dict[str, torch.Tensor],
+                bins: int = 10, resamples: int = 1000) -> dict[str, Any]:
+    """P(digit) against the truth on test digits and three kinds of ``hard`` negative: reliability, Brier, NLL."""
     images = torch.cat([mnist.test_images, hard["pixel blends"], hard["halves"], hard["strokes"]])
     truth = np.r_[np.ones(len(mnist.test_images)), np.zeros(3 * judge.TEST_NEGATIVES)]
     logits = judge.logits_of(the_judge, images).double()
@@ -124,19 +133,16 @@ def main() -> None:
                                             checkpoint_dir=args.checkpoint_dir, progress=False)}
     reconstructions = {name: generation.decode(m.decoder, generation.encode(m.encoder, mnist.test_images, device),
                                                device) for name, m in models.items()}
-    found: dict[str, Any] = {"course judge": probe(course_judge, mnist, reconstructions)}
-    found["course judge"]["threshold check"] = threshold_check(course_judge, mnist)
-    found["course judge"]["calibration"] = calibration(course_judge, mnist)
+    sets = ProbeSets(negatives.unusual_digits(mnist.test_images, mnist.test_labels, PROBE_IMAGES, UNUSUAL_SEED),
+                     judge.hard_negatives(mnist.test_images, mnist.test_labels), reconstructions)
+    found: dict[str, Any] = {"course judge": probe(course_judge, mnist, sets)}
     print(f"course judge done ({time.perf_counter() - start:.0f} s)", flush=True)
     varied = judge.train_judge(mnist, device, seed=0, progress=False, varied_digits=True)
-    found["varied digits"] = probe(varied, mnist, reconstructions)
-    found["varied digits"]["threshold check"] = threshold_check(varied, mnist)
-    found["varied digits"]["calibration"] = calibration(varied, mnist)
+    found["varied digits"] = probe(varied, mnist, sets)
     print(f"varied-digit judge done ({time.perf_counter() - start:.0f} s)", flush=True)
     unseen = judge.train_judge(mnist, device, seed=0, progress=False, negative_shares=WITHOUT_STROKES)
-    hard = judge.hard_negatives(mnist.test_images, mnist.test_labels)
     found["without strokes"] = {"threshold": float(unseen.threshold),
-                                "hard negatives pass": judge.pass_rates(unseen, hard),
+                                "hard negatives pass": judge.pass_rates(unseen, sets.hard),
                                 "clean test digits": judge.readings(unseen, mnist.test_images, mnist.test_labels)}
     print(f"judge without strokes done ({time.perf_counter() - start:.0f} s)", flush=True)
     settings = {"judge_steps": judge.judge_steps(mnist), "judge_seed": 0, "probe_images": PROBE_IMAGES,
