@@ -184,22 +184,31 @@ def first_epoch_by_seed(reference: Reference, this_run: float) -> None:
           f"this notebook's run: {this_run:.4f}")
 
 
+#: ``judge.readings``'s four shares, and the heading each has in a table.
+READINGS = {"right and readable": "readable", "right, below the threshold": "right, unsure",
+            "another digit": "another digit", "not a digit": "not a digit"}
+
+
+def _readings_table(rows: dict[str, dict[str, float]], label: str = "", label_width: int = 30) -> str:
+    """One line a set of right digits, its four ``READINGS`` side by side."""
+    lines = [f"{label:<{label_width}}" + "".join(f"{heading:>15}" for heading in READINGS.values())]
+    lines += [f"{name:<{label_width}}" + "".join(f"{split[key]:>15.1%}" for key in READINGS)
+              for name, split in rows.items()]
+    return "\n".join(lines)
+
+
 def judge_probe(reference: Reference) -> None:
     """Section 3.5: what the judge makes of right digits drawn unusually, beside one trained on varied digits; its
     threshold's check by halves and by a stratified split; P(digit)'s calibration; a family of negatives held out."""
     _header(reference)
     judges = {"the course's judge": reference.fixed["course judge"], "trained on varied digits":
               reference.fixed["varied digits"]}
-    columns = {"right and readable": "readable", "right, below the threshold": "right, unsure",
-               "another digit": "another digit", "not a digit": "not a digit"}
     for name, found in judges.items():
         print(f"\n{name} (threshold {found['threshold']:.3f}): right digits, read four ways (readable: the right "
               "digit at the threshold or above; unsure: the right digit, below it)")
-        print(f"{'':<30}" + "".join(f"{c:>15}" for c in columns.values()))
-        rows = {"clean test digits": found["clean test digits"], **found["unusual digits"],
-                **{f"reconstructions, {model}": split for model, split in found["reconstructions"].items()}}
-        for label, split in rows.items():
-            print(f"{label:<30}" + "".join(f"{split[c]:>15.1%}" for c in columns))
+        print(_readings_table({"clean test digits": found["clean test digits"], **found["unusual digits"],
+                               **{f"reconstructions, {model}": split
+                                  for model, split in found["reconstructions"].items()}}))
         print("hard negatives read as a digit: " + ", ".join(f"{kind} {share:.1%}"
                                                              for kind, share in found["hard negatives pass"].items()))
     check = judges["the course's judge"]["threshold check"]
@@ -232,13 +241,11 @@ def reconstruction_readings(reference: Reference) -> None:
     """Section 7.4: seed 0's reconstructions read four ways by the course's judge and by one trained on varied
     digits (notebook 3's probe)."""
     _header(reference)
-    print(f"{'reconstructions of the test images':<44}{'readable':>10}{'right, unsure':>15}{'another digit':>15}"
-          f"{'not a digit':>13}")
-    for name, key in (("the course's judge", "course judge"), ("trained on varied digits", "varied digits")):
-        for model, split in reference.fixed[key]["reconstructions"].items():
-            print(f"{model + ', ' + name:<44}{split['right and readable']:>10.1%}"
-                  f"{split['right, below the threshold']:>15.1%}{split['another digit']:>15.1%}"
-                  f"{split['not a digit']:>13.1%}")
+    print(_readings_table({f"{model}, {name}": split
+                           for name, key in (("the course's judge", "course judge"),
+                                             ("trained on varied digits", "varied digits"))
+                           for model, split in reference.fixed[key]["reconstructions"].items()},
+                          "reconstructions of the test images", 44))
 
 
 def median_filter_mse(reference: Reference, level: float = 0.3) -> float:
