@@ -3,20 +3,23 @@
     python benchmarks/judge_probe.py --data-dir ../shared/data/mnist
 
 Writes ``benchmarks/results/judge_probe.json`` (seed 0's judge, full MNIST) with, for
-the course's judge and for two judges trained differently:
+the course's judge (trained on varied digits) and for two judges trained differently:
 
 - **unusual digits** (``negatives.unusual_digits``: blurred at sigma 1.0 and 1.5,
   shifted 3 pixels diagonally, the mean of two images of the same digit), which a
   person reads: each split four ways (``judge.readings``), beside the clean test
   digits and the hard negatives' pass rates;
 - the **reconstructions** of seed 0's autoencoder and VAE (beta 1) split the same way;
-- a judge trained with **varied digits** (``train_judge(varied_digits=True)``), the
-  same measures: what changes when "not a digit" has to mean no digit;
+- a judge trained on **written digits only** (``train_judge(varied_digits=False)``: half
+  of each batch blurred a little, none shifted or mixed), the same measures: what the
+  varied digits change;
 - a judge trained **without strokes** among its negatives, read on strokes: how it
-  does on a family of negatives it never saw, beside the decoded midpoints;
-- the **threshold's check**: the first and second halves of the test digits, and a
-  seeded, label-stratified random split (``sklearn.model_selection.train_test_split``),
-  each pass rate with its Clopper-Pearson interval;
+  does on a family of negatives it never saw, beside every judge's pass rate on the
+  autoencoder's **decoded midpoints** (the codes halfway between two different digits,
+  decoded: not a family any judge trains on);
+- the **threshold's check**: the seeded split stratified by digit that chose it
+  (``judge.threshold_split``), its other half, and, for contrast, the first and second
+  halves of the ordered test set, each pass rate with its Clopper-Pearson interval;
 - **calibration of P(digit)** (one minus "not a digit") on the test digits with the
   blends, halves and strokes: reliability in 10 equal-mass bins, and the Brier score and
   the negative log-likelihood with 95 % bootstrap intervals over the images.
@@ -35,13 +38,13 @@ import torch
 from scipy import stats
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, log_loss
-from sklearn.model_selection import train_test_split
 
 from dae_utils import data, generation, judge, negatives, results, runtime, training, vae
 
 ROOT = Path(__file__).resolve().parent.parent
 UNUSUAL_SEED = 2025
 PROBE_IMAGES = 5000
+MIDPOINT_SEED = 2026
 WITHOUT_STROKES = {"pixel blends": 0.6, "halves": 0.2, "noise": 0.1, "flat": 0.1}
 
 
@@ -76,21 +79,14 @@ def probe(the_judge: judge.CalibratedJudge, mnist: data.MNISTData, sets: ProbeSe
 
 
 def threshold_check(the_judge: judge.CalibratedJudge, mnist: data.MNISTData) -> dict[str, Any]:
-    """The threshold's check half: the first and second halves, and a seeded, label-stratified random split."""
+    """The judge's threshold on the stratified half that chose it and on the other, and on the ordered halves."""
     scores = judge.readable_scores(judge.logits_of(the_judge, mnist.test_images))  # calibrated: logits / T
+    passed = scores >= float(the_judge.threshold)
     half = len(scores) // 2
-    threshold = float(the_judge.threshold)
-    found: dict[str, Any] = {"first half (chooses)": share_interval(int((scores[:half] >= threshold).sum()), half),
-                             "second half (checks)": share_interval(int((scores[half:] >= threshold).sum()),
-                                                                    len(scores) - half)}
-    choose, check = train_test_split(np.arange(len(scores)), test_size=0.5, random_state=0,
-                                     stratify=mnist.test_labels.numpy())
-    stratified = judge.choose_threshold(scores[choose])
-    found["stratified split"] = {
-        "threshold": stratified,
-        "chooses": share_interval(int((scores[choose] >= stratified).sum()), len(choose)),
-        "checks": share_interval(int((scores[check] >= stratified).sum()), len(check))}
-    return found
+    choose, check = judge.threshold_split(mnist.test_labels)
+    parts = {"stratified half (chooses)": choose, "stratified half (checks)": check,
+             "first half": torch.arange(half), "second half": torch.arange(half, len(scores))}
+    return {name: share_interval(int(passed[rows].sum()), len(rows)) for name, rows in parts.items()}
 
 
 def calibration(the_judge: judge.CalibratedJudge, mnist: data.MNISTData, hard: dict[str, torch.Tensor],
@@ -133,20 +129,25 @@ def main() -> None:
                                             checkpoint_dir=args.checkpoint_dir, progress=False)}
     reconstructions = {name: generation.decode(m.decoder, generation.encode(m.encoder, mnist.test_images, device),
                                                device) for name, m in models.items()}
+    course = models["autoencoder"]  # its decoded midpoints: what a generator draws between two digits
+    midpoints = negatives.decoded_midpoints(course.encoder, course.decoder, mnist.test_images, mnist.test_labels,
+                                            judge.TEST_NEGATIVES, torch.Generator().manual_seed(MIDPOINT_SEED),
+                                            device)
     sets = ProbeSets(negatives.unusual_digits(mnist.test_images, mnist.test_labels, PROBE_IMAGES, UNUSUAL_SEED),
-                     judge.hard_negatives(mnist.test_images, mnist.test_labels), reconstructions)
+                     {**judge.hard_negatives(mnist.test_images, mnist.test_labels),
+                      "decoded midpoints": midpoints}, reconstructions)
     found: dict[str, Any] = {"course judge": probe(course_judge, mnist, sets)}
     print(f"course judge done ({time.perf_counter() - start:.0f} s)", flush=True)
-    varied = judge.train_judge(mnist, device, seed=0, progress=False, varied_digits=True)
-    found["varied digits"] = probe(varied, mnist, sets)
-    print(f"varied-digit judge done ({time.perf_counter() - start:.0f} s)", flush=True)
+    written = judge.train_judge(mnist, device, seed=0, progress=False, varied_digits=False)
+    found["written digits only"] = probe(written, mnist, sets)
+    print(f"judge on written digits only done ({time.perf_counter() - start:.0f} s)", flush=True)
     unseen = judge.train_judge(mnist, device, seed=0, progress=False, negative_shares=WITHOUT_STROKES)
     found["without strokes"] = {"threshold": float(unseen.threshold),
                                 "hard negatives pass": judge.pass_rates(unseen, sets.hard),
                                 "clean test digits": judge.readings(unseen, mnist.test_images, mnist.test_labels)}
     print(f"judge without strokes done ({time.perf_counter() - start:.0f} s)", flush=True)
     settings = {"judge_steps": judge.judge_steps(mnist), "judge_seed": 0, "probe_images": PROBE_IMAGES,
-                "unusual_seed": UNUSUAL_SEED, "test_negatives": judge.TEST_NEGATIVES,
+                "unusual_seed": UNUSUAL_SEED, "midpoint_seed": MIDPOINT_SEED, "test_negatives": judge.TEST_NEGATIVES,
                 "test_negatives_seed": judge.TEST_NEGATIVES_SEED, "without_strokes": WITHOUT_STROKES,
                 "models": "seed 0: the course's autoencoder (30 epochs) and the VAE at beta 1 (30 epochs)"}
     payload = {"experiment": "judge_probe", "seeds": [0], "provenance": made, "settings": settings,

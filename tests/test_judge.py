@@ -253,7 +253,8 @@ JUDGE_STEPS = 400  # on the sample: clean pass and blend pass in the test below,
 
 
 def test_a_short_trained_judge_rejects_blends_and_passes_the_chosen_share_of_digits(short_judge, sample):
-    choosing, _ = judge.threshold_split(sample.test_images)
+    choose, _ = judge.threshold_split(sample.test_labels)
+    choosing = sample.test_images[choose]
     threshold = float(short_judge.threshold)
     # the rule, on the half that set it (one image of slack: the rule is applied in double, the judge reads in float)
     assert judge.readable_share(short_judge, choosing) >= judge.KEEP_CLEAN_SHARE - 1.01 / len(choosing)
@@ -291,6 +292,20 @@ def test_a_cached_judge_keeps_its_temperature_and_threshold(sample, short_judge,
     assert judge.readable_share(again, sample.test_images[:50]) == judge.readable_share(first, sample.test_images[:50])
     with pytest.raises(ckpt.CheckpointError, match="not a digit judge of this version"):
         judge.read_judge(_classifier_file(sample, tmp_path))  # a digit reader's file is not a judge's
+
+
+def test_the_threshold_split_is_a_seeded_half_stratified_by_digit(sample):
+    labels = sample.test_labels
+    choose, check = judge.threshold_split(labels)
+    assert len(choose) + len(check) == len(labels) and abs(len(choose) - len(check)) <= 1
+    assert sorted(torch.cat([choose, check]).tolist()) == list(range(len(labels)))  # disjoint, and every image
+    per_digit = torch.bincount(labels[choose], minlength=10) - torch.bincount(labels[check], minlength=10)
+    assert per_digit.abs().max() <= 1  # each digit split evenly
+    assert torch.equal(judge.threshold_split(labels)[0], choose)  # seeded
+    assert not torch.equal(judge.threshold_split(labels, seed=1)[0], choose)
+    assert not torch.equal(choose, torch.arange(len(labels) // 2))  # not the first half of the ordered test set
+    with pytest.raises(ValueError, match="cannot be split"):
+        judge.threshold_split(labels[:1])
 
 
 def test_a_judge_too_short_trained_to_keep_the_digits_is_refused(sample):
