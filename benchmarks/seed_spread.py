@@ -27,9 +27,11 @@ Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
   readable shares of decoded samples, and digits kept and SSIM across the latent sweep.
 - ``vae``: notebook 7's variational autoencoder against the course's model, seeds 0-4, at six
   weights beta of the KL term (beta = 0, the same loss without it, is the control): readable
-  N(0, I) samples by the calibrated judge and their mix of digits, where they land, denoising
+  N(0, I) samples by the calibrated judge and their mix of digits, where they land (and the same of a
+  Gaussian fitted to each model's codes, which reads every model at its own latent scale), denoising
   MSE, k-means on the codes (the means) and the digits' separation (silhouette); and, to say why
-  samples fall short, how readable each model's reconstructions are, the VAE's decoded posterior
+  samples fall short, how readable each model's reconstructions are (read four ways, and their
+  digits kept), the VAE's decoded posterior
   samples, KL(aggregate posterior || N(0, I)) by Monte Carlo, and readability against the
   aggregate posterior's log-density.
 - ``moonshot``: notebook 6's d = 16 codes, UMAP and a Gaussian mixture, seeds 0-4, each with UMAP
@@ -37,7 +39,9 @@ Experiments (each reuses matching checkpoints in ``--checkpoint-dir``):
 - ``generation``: the calibrated digit judge (notebook 3) and every sampler of the course's model and
   of the VAE at beta = 1 (notebooks 4 and 7), seeds 0-4: readable share and its threshold sweep, the
   mix of digits, Fréchet distance, precision, recall, density, coverage and novelty, with mixtures
-  fitted to the codes after training (their number of components chosen on held-out codes).
+  fitted to the codes after training (their number of components chosen on held-out codes); the
+  reconstructions read four ways and by digits kept; and every sampler against the model's own
+  reconstructions in the judge's features, with the floor of one half of them against the other.
 - ``latent``: the same samplers in the latent space itself, seeds 0-4, against held-out test codes
   (no judge): precision, recall, density, coverage, Fréchet distance and novelty against the
   training codes, with the floor of real codes (one half of the test codes against the other)
@@ -442,16 +446,24 @@ def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.M
     ``classifier`` is the calibrated judge of notebook 3; each readable share is at its threshold.
     """
     train_latent, test_latent = run.codes(trained, run.mnist.train_images), run.codes(trained, run.test_clean)
-    standard = torch.randn(SAMPLES, train_latent.shape[1], generator=torch.Generator().manual_seed(EVAL_SEED))
+    draw = torch.Generator().manual_seed(EVAL_SEED)
+    standard = torch.randn(SAMPLES, train_latent.shape[1], generator=draw)
+    # The moment-matched control: one Gaussian fitted to the training codes' mean and covariance. It reads
+    # every model at its own latent scale, which N(0, I) does not for a model without a KL term.
+    fitted = generation.LatentGaussian.fit(train_latent).sample(SAMPLES, generator=draw)
     report, _ = generation.sampler_report(train_latent, run.mnist.train_labels, test_latent, run.mnist.test_labels,
-                                          {"N(0, I)": standard})
+                                          {"N(0, I)": standard, "fitted Gaussian": fitted})
     runs = clustering.kmeans_restarts(train_latent.numpy(), random_states=range(10), n_init=10, progress=False)
     kmeans = min(runs, key=lambda km: km.inertia_)
     threshold = judge.threshold_of(classifier)
     verdict = judge.classify(classifier, generation.decode(trained.decoder, standard, run.device))
     row = {**run.denoising(trained),
            "generated": metrics.verdict_report(verdict, run.mnist.test_labels, threshold),
+           "fitted_gaussian": metrics.verdict_report(
+               judge.classify(classifier, generation.decode(trained.decoder, fitted, run.device)),
+               run.mnist.test_labels, threshold),
            "median_distance": report["N(0, I)"]["median_distance"],
+           "median_distance_fitted": report["fitted Gaussian"]["median_distance"],
            "median_distance_real": report["real test codes"]["median_distance"],
            "kmeans": clustering.cluster_scores(kmeans.labels_, run.train_labels),
            # How far apart the digits' codes sit: the silhouette of the true labels (scale-free, so it
@@ -459,9 +471,10 @@ def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.M
            "silhouette": float(silhouette_score(train_latent.numpy(), run.train_labels,
                                                 sample_size=SILHOUETTE_IMAGES, random_state=EVAL_SEED))}
     # A reference, not a ceiling: how readable the model's own reconstructions of clean test images are.
-    row["reconstructed"] = metrics.generator_report(
-        classifier, training.denoise(trained.encoder, trained.decoder, run.test_clean, run.device),
-        run.mnist.test_labels)
+    reconstructed = training.denoise(trained.encoder, trained.decoder, run.test_clean, run.device)
+    row["reconstructed"] = {**metrics.generator_report(classifier, reconstructed, run.mnist.test_labels),
+                            "readings": judge.readings(classifier, reconstructed, run.mnist.test_labels),
+                            "digits_kept": judge.digits_kept(classifier, reconstructed, run.mnist.test_labels)}
     if isinstance(trained.encoder, vae.VariationalEncoder):
         row["elbo"] = vae.elbo_report(trained.encoder, trained.decoder, run.test_clean, run.device, seed=EVAL_SEED)
         # Codes drawn from the test images' own Gaussians (the aggregate posterior), decoded: what the
@@ -564,15 +577,48 @@ def samplers_of(run: Runner, trained: training.TrainedModel, reference: metrics.
     if isinstance(trained.encoder, vae.VariationalEncoder):
         mean, logvar = vae.posterior(trained.encoder, run.test_clean, run.device)
         codes["own posteriors"] = vae.reparameterize(mean, logvar, draw)
-    samplers = {name: reference.measure(generation.decode(trained.decoder, z, run.device))
-                for name, z in codes.items()}
+    decoded = {name: generation.decode(trained.decoder, z, run.device) for name, z in codes.items()}
+    samplers = {name: reference.measure(images) for name, images in decoded.items()}
+    labels = run.mnist.test_labels
+    for name in LABELLED_SAMPLERS & decoded.keys():  # decoded from test images: their true digits are known
+        samplers[name]["readings"] = judge.readings(reference.classifier, decoded[name], labels)
+        samplers[name]["digits_kept"] = judge.digits_kept(reference.classifier, decoded[name], labels)
     midpoints = negatives.decoded_midpoints(trained.encoder, trained.decoder, run.test_clean, run.mnist.test_labels,
                                             judge.TEST_NEGATIVES, torch.Generator().manual_seed(EVAL_SEED),
                                             run.device)
-    return {"samplers": samplers, "components": chosen,
+    return {"samplers": samplers,
+            "against_reconstructions": against_reconstructions(reference.classifier, decoded, labels),
+            "components": chosen,
             "component_scores": {f"{k}": v for k, v in scores.items()},
             "choose_seconds": choose_s, "fit_seconds": fit_s,
             "decoded_midpoints_pass": judge.readable_share(reference.classifier, midpoints)}
+
+
+#: The samplers decoded from the test images themselves, whose true digits are known.
+LABELLED_SAMPLERS = {"decoded test codes", "own posteriors"}
+#: The seed of the split of the test images into the reconstructions that are the reference and those that floor it.
+RECONSTRUCTION_SPLIT_SEED = 1
+RECONSTRUCTION_FLOOR = "decoded test codes, other half"
+
+
+def against_reconstructions(classifier: nn.Module, decoded: dict[str, torch.Tensor],
+                            labels: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Every sampler against the model's own reconstructions, in the judge's features: the prior isolated.
+
+    The decoded test codes are split in two halves stratified by digit (``labels``); one
+    half is the reference, and the other half's scores against it are the floor (what a
+    prior that drew codes just like the real ones would score). Each sampler's first
+    ``metrics.PRDC_IMAGES`` images are measured; those decoded from the test images
+    themselves (``LABELLED_SAMPLERS``) only on the other half, so no image meets its twin.
+    """
+    other, kept = data.stratified_halves(labels, RECONSTRUCTION_SPLIT_SEED)
+    reference = metrics.features(classifier, decoded["decoded test codes"][kept])[: metrics.PRDC_IMAGES]
+    found = {}
+    for name, images in decoded.items():
+        chosen = images[other] if name in LABELLED_SAMPLERS else images
+        key = RECONSTRUCTION_FLOOR if name == "decoded test codes" else name
+        found[key] = metrics.feature_report(reference, metrics.features(classifier, chosen)[: metrics.PRDC_IMAGES])
+    return found
 
 
 def generation_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:

@@ -380,6 +380,25 @@ def load_sample() -> MNISTData:
     )
 
 
+def stratified_halves(labels: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the indices of two halves of ``labels``, a seeded random split stratified by digit (sorted).
+
+    scikit-learn's ``train_test_split``: each digit is split evenly, so the halves are
+    replicates of each other (MNIST's test set is ordered, and its first and second
+    halves come from different writers). A digit seen once cannot go to both halves;
+    then the split is random without strata.
+    """
+    from sklearn.model_selection import train_test_split
+
+    values = np.asarray(labels)
+    if len(values) < 2:
+        raise ValueError(f"{len(values)} labels cannot be split into two halves.")
+    counts = np.bincount(values)
+    stratify = values if counts[counts > 0].min() >= 2 else None
+    first, second = train_test_split(np.arange(len(values)), test_size=0.5, random_state=seed, stratify=stratify)
+    return torch.from_numpy(np.sort(first)), torch.from_numpy(np.sort(second))
+
+
 def load_mnist(
     source: str = "auto",
     data_dir: str | os.PathLike | None = None,

@@ -347,20 +347,17 @@ def train_judge(data: MNISTData, device: torch.device, steps: int | None = None,
 def threshold_split(test_labels: torch.Tensor, seed: int = THRESHOLD_SPLIT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
     """Return the indices of the test digits that choose the judge's threshold and of those that check it.
 
-    A seeded random split into halves, stratified by digit (scikit-learn's
-    ``train_test_split``), so that the two halves are replicates: MNIST's test set is
-    ordered, and its first and second 5,000 images come from different writers (the
-    judge passes 95.0 % of one and 97.6 % of the other at one threshold, measured).
+    ``data.stratified_halves``: a seeded random split stratified by digit, so that the
+    two halves are replicates (the first and second 5,000 test images are not: the
+    judge trained on written digits passed 95.0 % of one and 97.6 % of the other at
+    one threshold, measured).
     """
-    from sklearn.model_selection import train_test_split
+    from .data import stratified_halves
 
-    labels = np.asarray(test_labels)
-    if len(labels) < 2:
-        raise ValueError(f"{len(labels)} test labels cannot be split into a half that chooses and one that checks.")
-    counts = np.bincount(labels)
-    stratify = labels if counts[counts > 0].min() >= 2 else None  # a digit seen once cannot go to both halves
-    choose, check = train_test_split(np.arange(len(labels)), test_size=0.5, random_state=seed, stratify=stratify)
-    return torch.from_numpy(np.sort(choose)), torch.from_numpy(np.sort(check))
+    if len(test_labels) < 2:
+        raise ValueError(f"{len(test_labels)} test labels cannot be split into a half that chooses and one that "
+                         "checks.")
+    return stratified_halves(test_labels, seed)
 
 
 def judge_path(folder: str | Path, data_key: str, steps: int = JUDGE_STEPS, seed: int = 0) -> Path:

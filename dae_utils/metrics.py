@@ -121,6 +121,19 @@ def nearest_distances(reference: torch.Tensor, queries: torch.Tensor, chunk: int
                       for i in range(0, len(queries), chunk)]).float()
 
 
+def feature_report(real: torch.Tensor, generated: torch.Tensor, nearest_k: int = NEAREST_K) -> dict[str, float]:
+    """Return precision, recall, density, coverage and the Fréchet distance of ``generated`` against ``real``.
+
+    Rows are points in one space: judge features, or codes. Against the decoded test
+    codes (a model's reconstructions), it isolates what the prior adds to what the
+    decoder can draw: a sampler that fed the decoder codes as real ones are would
+    score as the other half of the reconstructions do.
+    """
+    report = precision_recall(real, generated, nearest_k)
+    report["frechet_distance"] = frechet_distance(real, generated)
+    return report
+
+
 def code_report(codes: torch.Tensor, held_out: torch.Tensor, train: torch.Tensor,
                 nearest_k: int = NEAREST_K) -> dict[str, float]:
     """Measure sampled ``codes`` in the latent space itself, against codes of real images, with no judge.
@@ -136,8 +149,7 @@ def code_report(codes: torch.Tensor, held_out: torch.Tensor, train: torch.Tensor
     for name, tensor in (("codes", codes), ("held_out", held_out), ("train", train)):
         if tensor.ndim != 2 or tensor.shape[1] != codes.shape[1]:
             raise ValueError(f"{name} must be codes of one width, (N, d); got shape {tuple(tensor.shape)}.")
-    report = precision_recall(held_out, codes, nearest_k)
-    report["frechet_distance"] = frechet_distance(held_out, codes)
+    report = feature_report(held_out, codes, nearest_k)
     nearest, real = nearest_distances(train, codes), nearest_distances(train, held_out)
     report["novelty"] = float(nearest.median() / real.median())
     report["copy_share"] = float((nearest < torch.quantile(real, 0.01)).float().mean())

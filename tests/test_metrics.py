@@ -42,6 +42,16 @@ def test_precision_recall_density_coverage_at_the_extremes():
     assert one_side["precision"] > 0.9 and one_side["recall"] < 0.6
 
 
+def test_a_feature_report_is_prdc_and_the_frechet_distance_and_a_shifted_cloud_scores_worse_than_a_twin():
+    generator = torch.Generator().manual_seed(3)
+    real, twin = torch.randn(800, 5, generator=generator), torch.randn(800, 5, generator=generator)
+    report = metrics.feature_report(real, twin)
+    assert report == {**metrics.precision_recall(real, twin), "frechet_distance": metrics.frechet_distance(real, twin)}
+    shifted = metrics.feature_report(real, twin + 1.0)
+    assert shifted["frechet_distance"] > 4 * report["frechet_distance"]  # a mean moved by 1 in 5 dims: about 5
+    assert shifted["coverage"] < report["coverage"] and shifted["precision"] < report["precision"]
+
+
 def test_nearest_distances_are_the_brute_force_ones():
     generator = torch.Generator().manual_seed(1)
     reference, queries = torch.randn(500, 6, generator=generator), torch.randn(70, 6, generator=generator)
