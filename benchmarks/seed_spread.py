@@ -518,6 +518,7 @@ def vae_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
     return {"settings": {"num_epochs": VAE_EPOCHS, "betas": list(VAE_BETAS), "noise_factor": NOISE_FACTOR,
                          "latent_dim": 4, "lr": 1e-3, "batch_size": 256, "samples": SAMPLES,
                          "judge_steps": judge.judge_steps(run.mnist), "judge_threshold": float(the_judge.threshold),
+                         "judge_digits": "varied",
                          "kmeans": "best inertia of 10 x n_init 10", "silhouette_images": SILHOUETTE_IMAGES,
                          "density_bins": DENSITY_BINS},
             "rows": rows}

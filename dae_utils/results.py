@@ -95,9 +95,18 @@ def _arms(experiment: str, data: dict[str, Any]) -> dict[str, Arm]:
         arms = {AUTOENCODER: lambda row: row["autoencoder"]}
         return arms | {vae_arm(beta): (lambda row, beta=beta: row["vae"][beta]) for beta in rows[0]["vae"]}
     if experiment in ("generation", "latent"):
-        return {f"{model}: {sampler}": (lambda row, model=model, sampler=sampler: row[model]["samplers"][sampler])
+        arms = {f"{model}: {sampler}": (lambda row, model=model, sampler=sampler: row[model]["samplers"][sampler])
                 for model in ("autoencoder", "vae") for sampler in rows[0][model]["samplers"]}
+        return arms | {against_reconstructions(model, sampler):
+                       (lambda row, model=model, sampler=sampler: row[model]["against_reconstructions"][sampler])
+                       for model in ("autoencoder", "vae")
+                       for sampler in rows[0][model].get("against_reconstructions", {})}
     return {}
+
+
+def against_reconstructions(model: str, sampler: str) -> str:
+    """The arm of ``model``'s ``sampler`` measured against the model's own reconstructions (generation only)."""
+    return f"{model} against its reconstructions: {sampler}"
 
 
 #: Named measures, each with its number format; any other measure is a key of the arm's record.

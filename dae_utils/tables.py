@@ -198,11 +198,12 @@ def _readings_table(rows: dict[str, dict[str, float]], label: str = "", label_wi
 
 
 def judge_probe(reference: Reference) -> None:
-    """Section 3.5: what the judge makes of right digits drawn unusually, beside one trained on varied digits; its
-    threshold's check by halves and by a stratified split; P(digit)'s calibration; a family of negatives held out."""
+    """Section 3.5: what the judge makes of right digits drawn unusually, beside one trained on written digits only;
+    its threshold's check on stratified and on ordered halves; P(digit)'s calibration; a family of negatives held
+    out, beside the decoded midpoints."""
     _header(reference)
-    judges = {"the course's judge": reference.fixed["course judge"], "trained on varied digits":
-              reference.fixed["varied digits"]}
+    judges = {"the course's judge, trained on varied digits": reference.fixed["course judge"],
+              "trained on written digits only": reference.fixed["written digits only"]}
     for name, found in judges.items():
         print(f"\n{name} (threshold {found['threshold']:.3f}): right digits, read four ways (readable: the right "
               "digit at the threshold or above; unsure: the right digit, below it)")
@@ -211,16 +212,16 @@ def judge_probe(reference: Reference) -> None:
                                   for model, split in found["reconstructions"].items()}}))
         print("hard negatives read as a digit: " + ", ".join(f"{kind} {share:.1%}"
                                                              for kind, share in found["hard negatives pass"].items()))
-    check = judges["the course's judge"]["threshold check"]
+    course = reference.fixed["course judge"]
+    check = course["threshold check"]
 
     def share(entry: dict) -> str:
         return f"{entry['share']:.1%} (95 % interval {entry['low']:.1%} to {entry['high']:.1%})"
 
-    stratified = check["stratified split"]
-    print(f"\nthe course's threshold, clean test digits passed: the first half, which chose it, "
-          f"{share(check['first half (chooses)'])}; the second half {share(check['second half (checks)'])}")
-    print(f"a seeded split stratified by digit would choose {stratified['threshold']:.3f}; its other half passes "
-          f"{share(stratified['checks'])}")
+    print(f"\nthe course's threshold {course['threshold']:.3f}, clean test digits passed: the stratified half that "
+          f"chose it {share(check['stratified half (chooses)'])}, the other {share(check['stratified half (checks)'])}"
+          f"; the ordered test set's first half {share(check['first half'])}, its second "
+          f"{share(check['second half'])}")
     for name, found in judges.items():
         calibration = found["calibration"]
         brier, nll = calibration["brier"], calibration["nll"]
@@ -231,19 +232,22 @@ def judge_probe(reference: Reference) -> None:
         bins = calibration["reliability"]
         print("   ten equal-mass bins, predicted -> observed: " + ", ".join(
             f"{p:.3f} -> {o:.3f}" for p, o in zip(bins["predicted"], bins["observed"], strict=True)))
-    unseen, course = reference.fixed["without strokes"], reference.fixed["course judge"]
-    print(f"\na judge trained without strokes among its negatives reads "
-          f"{unseen['hard negatives pass']['strokes']:.1%} of the strokes as a digit (the course's judge: "
-          f"{course['hard negatives pass']['strokes']:.1%})")
+    unseen = reference.fixed["without strokes"]["hard negatives pass"]
+    print(f"\na judge trained without strokes among its negatives reads {unseen['strokes']:.1%} of the strokes as a "
+          f"digit (the course's judge: {course['hard negatives pass']['strokes']:.1%}); the decoded midpoints, a "
+          f"family no judge trains on: {unseen['decoded midpoints']:.1%} to it, "
+          f"{course['hard negatives pass']['decoded midpoints']:.1%} to the course's judge, "
+          f"{judges['trained on written digits only']['hard negatives pass']['decoded midpoints']:.1%} to the one "
+          "trained on written digits")
 
 
 def reconstruction_readings(reference: Reference) -> None:
-    """Section 7.4: seed 0's reconstructions read four ways by the course's judge and by one trained on varied
-    digits (notebook 3's probe)."""
+    """Section 7.4: seed 0's reconstructions read four ways by the course's judge and by one trained on written
+    digits only (notebook 3's probe)."""
     _header(reference)
     print(_readings_table({f"{model}, {name}": split
                            for name, key in (("the course's judge", "course judge"),
-                                             ("trained on varied digits", "varied digits"))
+                                             ("written digits only", "written digits only"))
                            for model, split in reference.fixed[key]["reconstructions"].items()},
                           "reconstructions of the test images", 44))
 
@@ -395,6 +399,7 @@ def mixture_samplers(reference: Reference) -> None:
     print("components chosen, by seed:", reference.per_seed(None, "autoencoder.components"))
     print(f"decoded midpoints between the codes of two different test digits, read as a digit: "
           f"{reference.spread(None, 'autoencoder.decoded_midpoints_pass'):.1%}")
+    reconstructions_read(reference)
     chosen, fitted, decoded = ("autoencoder: mixture, chosen", "autoencoder: fitted Gaussian",
                                "autoencoder: decoded test codes")
     family = evidence.Family("\nthe chosen mixture against the fitted Gaussian and the decoded test codes")
@@ -410,6 +415,52 @@ def mixture_samplers(reference: Reference) -> None:
     for t in reference.settings["thresholds"]:
         sweep.add(f"  {t:<5g}", reference.compare(chosen, fitted, ("readable_by_threshold", f"{t:g}")), ".1%")
     print(sweep)
+
+
+#: How a verdict names a record's key.
+SAID = {"density": "density", "frechet_distance": "Fréchet distance", "readable_share": "readable",
+        "digits_kept": "digits kept"}
+#: The floor of the samplers measured against a model's reconstructions: one half of them against the other.
+RECONSTRUCTION_FLOOR = "decoded test codes, other half"
+
+
+def samplers_against_reconstructions(reference: Reference, model: str = "autoencoder") -> None:
+    """Sections 4.4 and 7.4: every prior of ``model`` against the model's own reconstructions, in the judge's
+    features, beside the floor of one half of the reconstructions against the other; verdicts against the floor."""
+    priors = [*PRIORS, *(("own posteriors",) if model == "vae" else ())]
+    measures = {"coverage": "coverage", "density": "density", "precision": "precision", "recall": "recall",
+                "Fréchet distance": "frechet_distance"}
+    print(f"the {model}'s samplers against half of its own reconstructions (decoded test codes), in the judge's "
+          f"features, {reference.settings['prdc_images']:,} images a sampler; mean (lowest to highest)")
+
+    def arm(sampler: str) -> str:
+        return results.against_reconstructions(model, sampler)
+
+    print(reference.table([arm(name) for name in (*priors, RECONSTRUCTION_FLOOR)], measures, label="",
+                          label_width=64, width=(21, 21, 23, 23, 23)))
+    floor = arm(RECONSTRUCTION_FLOOR)
+    family = evidence.Family("\neach prior against the reconstructions' floor, by coverage")
+    for name in priors:
+        family.add(f"coverage, {name} against the floor", reference.compare(arm(name), floor, "coverage"), ".3f")
+    print(family)
+    chosen = evidence.Family("the chosen mixture against the reconstructions' floor, by density and Fréchet distance")
+    for measure in ("density", "frechet_distance"):
+        chosen.add(f"{SAID[measure]}, the chosen mixture against the floor",
+                   reference.compare(arm("mixture, chosen"), floor, measure), ".3f" if measure == "density" else ".2f")
+    print(chosen)
+
+
+def reconstructions_read(reference: Reference, models: Sequence[str] = ("autoencoder",)) -> None:
+    """The decoded test codes (and a VAE's own posteriors) read four ways, and their digits kept: mean of the
+    seeds."""
+    rows = {}
+    for model in models:
+        for sampler in ("decoded test codes", "own posteriors"):
+            name = f"{model}: {sampler}"
+            if name in reference.arms:
+                rows[f"{name} ({reference.spread(name, 'digits_kept').mean:.1%} kept)"] = {
+                    key: reference.spread(name, ("readings", key)).mean for key in READINGS}
+    print(_readings_table(rows, "mean of the seeds (digits kept)", 48))
 
 
 #: The priors a model's samplers draw from, and the two references beside them in its latent space.
@@ -600,10 +651,18 @@ def beyond_exercises(sweep_reference: Reference) -> None:
 BETA_0, BETA_1 = results.vae_arm(0), results.vae_arm(1)
 
 
+def judge_of(reference: Reference) -> str:
+    """Which judge read a results file's samples: notebook 3's (trained on varied digits), or, in a file made
+    before it was, the judge trained on written digits only (section 3.5 of notebook 3 compares the two)."""
+    if reference.settings.get("judge_digits", "written digits only") == "varied":
+        return "notebook 3's judge"
+    return "the judge trained on written digits only (notebook 3, section 3.5)"
+
+
 def vae_samples(reference: Reference) -> None:
     """Section 7.4: the autoencoder and the VAE at beta 0 and 1, by their N(0, I) samples, over seeds."""
     _header(reference)
-    print(f"readable: named a digit by notebook 3's judge with a confidence of at least "
+    print(f"readable: named a digit by {judge_of(reference)} with a confidence of at least "
           f"{reference.settings['judge_threshold']:.3f}")
     print(reference.table((results.AUTOENCODER, BETA_0, BETA_1),
                           ("readable", "TV to real", "distance / real", "readable, reconstructions")))
@@ -625,7 +684,8 @@ def vae_samplers(reference: Reference) -> float:
           f"{reference.fixed['judge']['threshold']:.3f}")
     measures = {"readable": "readable_share", "Fréchet distance": "frechet_distance", "precision": "precision",
                 "recall": "recall", "coverage": "coverage", "TV to real": "total_variation"}
-    print(reference.table(reference.arms, measures, label_width=32, width=25))
+    samplers = [arm for arm in reference.arms if arm.split(":")[0] in ("autoencoder", "vae")]
+    print(reference.table(samplers, measures, label_width=32, width=25))
     said = {"vae: mixture, chosen": "the VAE's mixture", "vae: N(0, I)": "the VAE's N(0, I)",
             "autoencoder: mixture, chosen": "the autoencoder's mixture",
             "autoencoder: N(0, I)": "the autoencoder's N(0, I)"}
@@ -637,6 +697,14 @@ def vae_samplers(reference: Reference) -> float:
         family.add(f"readable, {said[arm]} against {said[other]}", reference.compare(arm, other, "readable_share"),
                    ".1%")
     print(family)
+    print()
+    reconstructions_read(reference, ("autoencoder", "vae"))
+    kept = evidence.Family("the VAE's reconstructions against the autoencoder's, by readable and digits kept")
+    for measure in ("readable_share", "digits_kept"):
+        kept.add(f"{SAID[measure]}, the VAE's reconstructions against the "
+                 "autoencoder's", reference.compare("vae: decoded test codes", "autoencoder: decoded test codes",
+                                                    measure), ".1%")
+    print(kept)
     thresholds = reference.settings["thresholds"]
     print("\nreadable at each threshold of the sweep, mean of the seeds:")
     print(f"{'threshold':<32}" + "".join(f"{t:>7g}" for t in thresholds))
@@ -665,6 +733,8 @@ def beta_family(reference: Reference) -> evidence.Family:
 def beta_sweep(reference: Reference) -> None:
     """Section 7.5: every beta and the autoencoder by eight measures, and the verdicts between them."""
     betas = [results.vae_arm(beta) for beta in reference.settings["betas"]]
+    print(f"readable: named a digit by {judge_of(reference)} with a confidence of at least "
+          f"{reference.settings['judge_threshold']:.3f}")
     for measures in (("readable", "readable, reconstructions", "denoising MSE", "k-means accuracy"),
                      ("silhouette", "KL (nats)", "KL(q || N(0, I))", "information")):
         print(reference.table((results.AUTOENCODER, *betas), measures))

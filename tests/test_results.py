@@ -181,3 +181,33 @@ def test_the_latent_table_judges_each_prior_against_the_floor_of_real_codes():
     best = [max(row["vae"]["component_scores"], key=lambda k, r=row: r["vae"]["component_scores"][k][
         "held_out_log_likelihood"]) for row in stored["rows"]]
     assert f"the best, by seed: {[int(k) for k in best]}" in text
+
+
+def test_the_samplers_are_judged_against_the_floor_of_their_own_reconstructions():
+    text = printed(tables.samplers_against_reconstructions, results.load("generation"), "autoencoder")
+    stored = results.load_results("generation")
+    by_seed = [row["autoencoder"]["against_reconstructions"] for row in stored["rows"]]
+    floor = [found[tables.RECONSTRUCTION_FLOOR]["coverage"] for found in by_seed]
+    prior = [found["N(0, I)"]["coverage"] for found in by_seed]
+    words = f"{evidence.compare(prior, floor):.3f}"
+    line = next(line for line in text.splitlines() if line.startswith("coverage, N(0, I) against the floor"))
+    assert line.startswith(f"coverage, N(0, I) against the floor: {words[:-1]}; ") and "family of 4" in line
+    assert results.against_reconstructions("vae", "own posteriors") in results.load("generation").arms
+
+
+def test_the_reconstructions_read_four_ways_add_up_and_their_digits_kept_are_the_right_ones():
+    stored = results.load_results("generation")
+    for row in stored["rows"]:
+        for model in ("autoencoder", "vae"):
+            found = row[model]["samplers"]["decoded test codes"]
+            readings = found["readings"]
+            assert sum(readings.values()) == pytest.approx(1.0, abs=1e-6)
+            assert found["digits_kept"] == pytest.approx(readings["right and readable"]
+                                                         + readings["right, below the threshold"], abs=1e-6)
+            assert found["readable_share"] >= readings["right and readable"]  # readable counts wrong digits too
+    text = printed(tables.vae_samplers, results.load("generation"))
+    kept = [[row[m]["samplers"]["decoded test codes"]["digits_kept"] for row in stored["rows"]]
+            for m in ("vae", "autoencoder")]
+    words = f"{evidence.compare(*kept):.1%}"
+    line = next(line for line in text.splitlines() if line.startswith("digits kept, the VAE's reconstructions"))
+    assert line.startswith(f"digits kept, the VAE's reconstructions against the autoencoder's: {words[:-1]}; ")
