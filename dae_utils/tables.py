@@ -437,7 +437,7 @@ def samplers_against_reconstructions(reference: Reference, model: str = "autoenc
         return results.against_reconstructions(model, sampler)
 
     print(reference.table([arm(name) for name in (*priors, RECONSTRUCTION_FLOOR)], measures, label="",
-                          label_width=64, width=(21, 21, 23, 23, 23)))
+                          label_width=74, width=(21, 21, 23, 23, 23)))
     floor = arm(RECONSTRUCTION_FLOOR)
     family = evidence.Family("\neach prior against the reconstructions' floor, by coverage")
     for name in priors:

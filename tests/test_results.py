@@ -211,3 +211,16 @@ def test_the_reconstructions_read_four_ways_add_up_and_their_digits_kept_are_the
     words = f"{evidence.compare(*kept):.1%}"
     line = next(line for line in text.splitlines() if line.startswith("digits kept, the VAE's reconstructions"))
     assert line.startswith(f"digits kept, the VAE's reconstructions against the autoencoder's: {words[:-1]}; ")
+
+
+def test_the_probe_reads_the_judge_that_measured_the_samplers_and_its_threshold_keeps_the_rule():
+    probe, generation = results.load_results("judge_probe"), results.load_results("generation")
+    course_judge = probe["fixed"]["course judge"]
+    assert course_judge["threshold"] == pytest.approx(generation["fixed"]["judge"]["threshold"], abs=1e-6)
+    check = course_judge["threshold check"]
+    chose = check["stratified half (chooses)"]
+    assert chose["share"] >= 0.95 - 1.01 / chose["n"]  # the rule, on the half that chose the threshold
+    assert check["stratified half (checks)"]["n"] + chose["n"] == check["first half"]["n"] + check["second half"]["n"]
+    for found in (course_judge, probe["fixed"]["written digits only"]):
+        for split in (found["clean test digits"], *found["unusual digits"].values(), *found["reconstructions"].values()):
+            assert sum(split.values()) == pytest.approx(1.0, abs=1e-6)  # the four readings cover every image
