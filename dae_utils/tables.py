@@ -767,6 +767,7 @@ def beta_tradeoff_figure(reference: Reference):
 def vae_exercises(reference: Reference) -> None:
     """Notebook 7's exercises 4 and 5: prediction intervals for one more seed, and readable by density."""
     _header(reference)
+    print(f"readable shares read by {judge_of(reference)}, threshold {reference.settings['judge_threshold']:.3f}")
     for name in (results.vae_arm(beta) for beta in (0.25, 1, 4)):
         readable, mse = reference.per_seed(name, "readable"), reference.per_seed(name, "denoising MSE")
         (low, high), (mse_low, mse_high) = evidence.prediction_interval(readable), evidence.prediction_interval(mse)

@@ -222,5 +222,6 @@ def test_the_probe_reads_the_judge_that_measured_the_samplers_and_its_threshold_
     assert chose["share"] >= 0.95 - 1.01 / chose["n"]  # the rule, on the half that chose the threshold
     assert check["stratified half (checks)"]["n"] + chose["n"] == check["first half"]["n"] + check["second half"]["n"]
     for found in (course_judge, probe["fixed"]["written digits only"]):
-        for split in (found["clean test digits"], *found["unusual digits"].values(), *found["reconstructions"].values()):
+        splits = (found["clean test digits"], *found["unusual digits"].values(), *found["reconstructions"].values())
+        for split in splits:
             assert sum(split.values()) == pytest.approx(1.0, abs=1e-6)  # the four readings cover every image
