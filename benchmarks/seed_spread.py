@@ -599,7 +599,6 @@ def samplers_of(run: Runner, trained: training.TrainedModel, reference: metrics.
 LABELLED_SAMPLERS = {"decoded test codes", "own posteriors"}
 #: The seed of the split of the test images into the reconstructions that are the reference and those that floor it.
 RECONSTRUCTION_SPLIT_SEED = 1
-RECONSTRUCTION_FLOOR = "decoded test codes, other half"
 
 
 def against_reconstructions(classifier: nn.Module, decoded: dict[str, torch.Tensor],
@@ -617,7 +616,7 @@ def against_reconstructions(classifier: nn.Module, decoded: dict[str, torch.Tens
     found = {}
     for name, images in decoded.items():
         chosen = images[other] if name in LABELLED_SAMPLERS else images
-        key = RECONSTRUCTION_FLOOR if name == "decoded test codes" else name
+        key = results.RECONSTRUCTION_FLOOR if name == "decoded test codes" else name
         found[key] = metrics.feature_report(reference, metrics.features(classifier, chosen)[: metrics.PRDC_IMAGES])
     return found
 

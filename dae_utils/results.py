@@ -104,6 +104,10 @@ def _arms(experiment: str, data: dict[str, Any]) -> dict[str, Arm]:
     return {}
 
 
+#: The floor of the samplers measured against a model's reconstructions: one half of them against the other.
+RECONSTRUCTION_FLOOR = "decoded test codes, other half"
+
+
 def against_reconstructions(model: str, sampler: str) -> str:
     """The arm of ``model``'s ``sampler`` measured against the model's own reconstructions (generation only)."""
     return f"{model} against its reconstructions: {sampler}"

@@ -420,8 +420,7 @@ def mixture_samplers(reference: Reference) -> None:
 #: How a verdict names a record's key.
 SAID = {"density": "density", "frechet_distance": "Fréchet distance", "readable_share": "readable",
         "digits_kept": "digits kept"}
-#: The floor of the samplers measured against a model's reconstructions: one half of them against the other.
-RECONSTRUCTION_FLOOR = "decoded test codes, other half"
+RECONSTRUCTION_FLOOR = results.RECONSTRUCTION_FLOOR
 
 
 def samplers_against_reconstructions(reference: Reference, model: str = "autoencoder") -> None:
