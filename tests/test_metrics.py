@@ -5,7 +5,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from dae_utils import judge, metrics
+from dae_utils import data, judge, metrics
 from dae_utils.data import load_sample
 
 
@@ -89,3 +89,33 @@ def test_code_report_catches_copies_a_narrow_cloud_and_a_wrong_width():
         1000, 4, generator=torch.Generator().manual_seed(5))).median() / by_hand), abs=0.1)
     with pytest.raises(ValueError, match="codes of one width"):
         metrics.code_report(torch.zeros(10, 3), held_out, train)
+
+
+def test_samplers_are_measured_against_one_half_of_the_reconstructions_and_their_twins_against_the_other():
+    import importlib.util
+    from pathlib import Path
+
+    from dae_utils import results
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "seed_spread.py"
+    spec = importlib.util.spec_from_file_location("seed_spread_under_test", path)
+    seed_spread = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seed_spread)
+    torch.manual_seed(0)
+    classifier = judge.DigitClassifier(judge.NOT_A_DIGIT + 1).eval()  # untrained: any fixed features will do
+    labels = torch.arange(10).repeat(30)
+    g = torch.Generator().manual_seed(1)
+    reconstructions = 0.3 * torch.rand(len(labels), 1, 28, 28, generator=g) + labels.view(-1, 1, 1, 1) / 20
+    decoded = {"decoded test codes": reconstructions, "own posteriors": reconstructions.clone(),
+               "N(0, I)": torch.rand(500, 1, 28, 28, generator=g)}
+    found = seed_spread.against_reconstructions(classifier, decoded, labels)
+    assert set(found) == {results.RECONSTRUCTION_FLOOR, "own posteriors", "N(0, I)"}
+    # the images' own twins are measured on the half that is not the reference: exactly the floor's images
+    assert found["own posteriors"] == found[results.RECONSTRUCTION_FLOOR]
+    other, kept = data.stratified_halves(labels, seed_spread.RECONSTRUCTION_SPLIT_SEED)
+    assert not set(other.tolist()) & set(kept.tolist())  # two disjoint halves, each digit split evenly
+    assert torch.bincount(labels[other]).tolist() == torch.bincount(labels[kept]).tolist()
+    floor = found[results.RECONSTRUCTION_FLOOR]
+    assert floor == metrics.feature_report(metrics.features(classifier, reconstructions[kept]),
+                                           metrics.features(classifier, reconstructions[other]))
+    assert found["N(0, I)"]["coverage"] < floor["coverage"]
