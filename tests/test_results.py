@@ -225,3 +225,15 @@ def test_the_probe_reads_the_judge_that_measured_the_samplers_and_its_threshold_
         splits = (found["clean test digits"], *found["unusual digits"].values(), *found["reconstructions"].values())
         for split in splits:
             assert sum(split.values()) == pytest.approx(1.0, abs=1e-6)  # the four readings cover every image
+
+
+def test_a_vae_table_names_the_judge_its_file_was_read_by():
+    stored = results.load_results("vae")
+    before = {key: value for key, value in stored["settings"].items() if key != "judge_digits"}
+    older = results.Reference("vae", {**stored, "settings": before})  # a file made before the varied judge
+    assert tables.judge_of(older).startswith("the judge trained on written digits only")
+    newer = results.Reference("vae", {**stored, "settings": {**stored["settings"], "judge_digits": "varied"}})
+    assert tables.judge_of(newer) == "notebook 3's judge"
+    assert printed(tables.beta_sweep, older).splitlines()[0].startswith(
+        f"readable: named a digit by the judge trained on written digits only (notebook 3, section 3.5) with a "
+        f"confidence of at least {stored['settings']['judge_threshold']:.3f}")
