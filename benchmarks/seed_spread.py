@@ -440,6 +440,14 @@ DENSITY_BINS = 10  # N(0, I) samples binned by their log-density under the aggre
 VAE_EPOCHS = 30
 
 
+def read_four_ways(classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+    """Images of known digits read four ways (``judge.readings``), and their digits kept: the right digit at any
+    confidence, the first two readings together (one pass of the judge)."""
+    readings = judge.readings(classifier, images, labels)
+    return {"readings": readings,
+            "digits_kept": readings["right and readable"] + readings["right, below the threshold"]}
+
+
 def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.Module) -> dict[str, Any]:
     """What notebook 7 measures of a model, the course's or a VAE: as a denoiser, a generator and for k-means.
 
@@ -473,8 +481,7 @@ def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.M
     # A reference, not a ceiling: how readable the model's own reconstructions of clean test images are.
     reconstructed = training.denoise(trained.encoder, trained.decoder, run.test_clean, run.device)
     row["reconstructed"] = {**metrics.generator_report(classifier, reconstructed, run.mnist.test_labels),
-                            "readings": judge.readings(classifier, reconstructed, run.mnist.test_labels),
-                            "digits_kept": judge.digits_kept(classifier, reconstructed, run.mnist.test_labels)}
+                            **read_four_ways(classifier, reconstructed, run.mnist.test_labels)}
     if isinstance(trained.encoder, vae.VariationalEncoder):
         row["elbo"] = vae.elbo_report(trained.encoder, trained.decoder, run.test_clean, run.device, seed=EVAL_SEED)
         # Codes drawn from the test images' own Gaussians (the aggregate posterior), decoded: what the
@@ -582,8 +589,7 @@ def samplers_of(run: Runner, trained: training.TrainedModel, reference: metrics.
     samplers = {name: reference.measure(images) for name, images in decoded.items()}
     labels = run.mnist.test_labels
     for name in LABELLED_SAMPLERS & decoded.keys():  # decoded from test images: their true digits are known
-        samplers[name]["readings"] = judge.readings(reference.classifier, decoded[name], labels)
-        samplers[name]["digits_kept"] = judge.digits_kept(reference.classifier, decoded[name], labels)
+        samplers[name].update(read_four_ways(reference.classifier, decoded[name], labels))
     midpoints = negatives.decoded_midpoints(trained.encoder, trained.decoder, run.test_clean, run.mnist.test_labels,
                                             judge.TEST_NEGATIVES, torch.Generator().manual_seed(EVAL_SEED),
                                             run.device)

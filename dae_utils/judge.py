@@ -354,9 +354,6 @@ def threshold_split(test_labels: torch.Tensor, seed: int = THRESHOLD_SPLIT_SEED)
     """
     from .data import stratified_halves
 
-    if len(test_labels) < 2:
-        raise ValueError(f"{len(test_labels)} test labels cannot be split into a half that chooses and one that "
-                         "checks.")
     return stratified_halves(test_labels, seed)
 
 

@@ -420,7 +420,6 @@ def mixture_samplers(reference: Reference) -> None:
 #: How a verdict names a record's key.
 SAID = {"density": "density", "frechet_distance": "Fréchet distance", "readable_share": "readable",
         "digits_kept": "digits kept"}
-RECONSTRUCTION_FLOOR = results.RECONSTRUCTION_FLOOR
 
 
 def samplers_against_reconstructions(reference: Reference, model: str = "autoencoder") -> None:
@@ -435,9 +434,9 @@ def samplers_against_reconstructions(reference: Reference, model: str = "autoenc
     def arm(sampler: str) -> str:
         return results.against_reconstructions(model, sampler)
 
-    print(reference.table([arm(name) for name in (*priors, RECONSTRUCTION_FLOOR)], measures, label="",
+    print(reference.table([arm(name) for name in (*priors, results.RECONSTRUCTION_FLOOR)], measures, label="",
                           label_width=74, width=(21, 21, 23, 23, 23)))
-    floor = arm(RECONSTRUCTION_FLOOR)
+    floor = arm(results.RECONSTRUCTION_FLOOR)
     family = evidence.Family("\neach prior against the reconstructions' floor, by coverage")
     for name in priors:
         family.add(f"coverage, {name} against the floor", reference.compare(arm(name), floor, "coverage"), ".3f")

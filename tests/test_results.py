@@ -187,7 +187,7 @@ def test_the_samplers_are_judged_against_the_floor_of_their_own_reconstructions(
     text = printed(tables.samplers_against_reconstructions, results.load("generation"), "autoencoder")
     stored = results.load_results("generation")
     by_seed = [row["autoencoder"]["against_reconstructions"] for row in stored["rows"]]
-    floor = [found[tables.RECONSTRUCTION_FLOOR]["coverage"] for found in by_seed]
+    floor = [found[results.RECONSTRUCTION_FLOOR]["coverage"] for found in by_seed]
     prior = [found["N(0, I)"]["coverage"] for found in by_seed]
     words = f"{evidence.compare(prior, floor):.3f}"
     line = next(line for line in text.splitlines() if line.startswith("coverage, N(0, I) against the floor"))
