@@ -119,6 +119,10 @@ MEASURES: dict[str, Measure] = {
     "TV to real": (lambda r: r["generated"]["total_variation"], ".2f"),
     "distance / real": (lambda r: r["median_distance"] / r["median_distance_real"], ".1f"),
     "readable, reconstructions": (lambda r: r["reconstructed"]["readable_share"], ".1%"),
+    "digits kept, reconstructions": (lambda r: r["reconstructed"]["digits_kept"], ".1%"),
+    # The moment-matched sampler: one Gaussian fitted to the model's training codes, at the codes' own scale.
+    "readable, fitted Gaussian": (lambda r: r["fitted_gaussian"]["readable_share"], ".1%"),
+    "distance / real, fitted Gaussian": (lambda r: r["median_distance_fitted"] / r["median_distance_real"], ".1f"),
     "denoising MSE": (lambda r: r["denoised_mse"], ".4f"),
     "k-means accuracy": (lambda r: r["kmeans"]["accuracy_mode"], ".1%"),
     "silhouette": (lambda r: r["silhouette"], ".3f"),

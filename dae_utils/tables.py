@@ -658,18 +658,36 @@ def judge_of(reference: Reference) -> str:
 
 
 def vae_samples(reference: Reference) -> None:
-    """Section 7.4: the autoencoder and the VAE at beta 0 and 1, by their N(0, I) samples, over seeds."""
+    """Section 7.4: the autoencoder and the VAE at beta 0 and 1, by their samples from N(0, I) and from a Gaussian
+    fitted to each model's training codes, and by their reconstructions, over seeds."""
     _header(reference)
     print(f"readable: named a digit by {judge_of(reference)} with a confidence of at least "
           f"{reference.settings['judge_threshold']:.3f}")
-    print(reference.table((results.AUTOENCODER, BETA_0, BETA_1),
-                          ("readable", "TV to real", "distance / real", "readable, reconstructions")))
+    arms = (results.AUTOENCODER, BETA_0, BETA_1)
+    print(reference.table(arms, {"N(0, I): readable": "readable", "TV to real": "TV to real",
+                                 "distance / real": "distance / real"}))
+    print(reference.table(arms, {"fitted Gaussian: readable": "readable, fitted Gaussian",
+                                 "distance / real": "distance / real, fitted Gaussian"}))
+    print(reference.table(arms, {"reconstructions: readable": "readable, reconstructions",
+                                 "digits kept": "digits kept, reconstructions"}))
     family = evidence.Family("the VAE (beta 1) against the autoencoder and its control, by N(0, I) samples")
     for measure in ("readable", "TV to real"):
         for other in (results.AUTOENCODER, BETA_0):
             family.add(f"{measure}, VAE (beta 1) against {other}", reference.compare(BETA_1, other, measure),
                        results.number_format(measure))
     print(family)
+    # A question of its own: the decoders compared where each model's codes are, whatever their scale.
+    fitted = evidence.Family("\nthe same, by samples from a Gaussian fitted to each model's training codes")
+    for other in (results.AUTOENCODER, BETA_0):
+        fitted.add(f"readable, fitted Gaussian, VAE (beta 1) against {other}",
+                   reference.compare(BETA_1, other, "readable, fitted Gaussian"), ".1%")
+    print(fitted)
+    steps = evidence.Family("\nthe reconstructions: the control against the autoencoder, beta 1 against the control")
+    for measure in ("readable, reconstructions", "digits kept, reconstructions"):
+        for name, other in ((BETA_0, results.AUTOENCODER), (BETA_1, BETA_0)):
+            steps.add(f"{measure}, {name} against {other}", reference.compare(name, other, measure),
+                      results.number_format(measure))
+    print(steps)
 
 
 def vae_samplers(reference: Reference) -> float:

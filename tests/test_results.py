@@ -237,3 +237,23 @@ def test_a_vae_table_names_the_judge_its_file_was_read_by():
     assert printed(tables.beta_sweep, older).splitlines()[0].startswith(
         f"readable: named a digit by the judge trained on written digits only (notebook 3, section 3.5) with a "
         f"confidence of at least {stored['settings']['judge_threshold']:.3f}")
+
+
+def test_the_vae_table_reads_each_model_at_its_own_scale_through_a_fitted_gaussian():
+    stored = results.load_results("vae")
+    by_seed = {model: [row["vae"][model] if model != "autoencoder" else row["autoencoder"] for row in stored["rows"]]
+               for model in ("autoencoder", "0", "1")}
+    fitted = {model: [r["fitted_gaussian"]["readable_share"] for r in rows] for model, rows in by_seed.items()}
+    reference = results.load("vae")
+    assert reference.per_seed(tables.BETA_0, "readable, fitted Gaussian") == pytest.approx(fitted["0"])
+    assert reference.per_seed(tables.BETA_1, "distance / real, fitted Gaussian") == pytest.approx(
+        [r["median_distance_fitted"] / r["median_distance_real"] for r in by_seed["1"]])
+    text = printed(tables.vae_samples, reference)
+    words = f"{evidence.compare(fitted['1'], fitted['0']):.1%}"
+    line = next(line for line in text.splitlines()
+                if line.startswith("readable, fitted Gaussian, VAE (beta 1) against VAE, beta 0"))
+    assert line.startswith(f"readable, fitted Gaussian, VAE (beta 1) against VAE, beta 0: {words[:-1]}; ")
+    kept = [[r["reconstructed"]["digits_kept"] for r in by_seed[m]] for m in ("0", "autoencoder")]
+    line = next(line for line in text.splitlines()
+                if line.startswith("digits kept, reconstructions, VAE, beta 0 against denoising AE"))
+    assert f"{evidence.compare(*kept):.1%}"[:-1] in line
