@@ -122,6 +122,7 @@ MEASURES: dict[str, Measure] = {
     "digits kept, reconstructions": (lambda r: r["reconstructed"]["digits_kept"], ".1%"),
     # The moment-matched sampler: one Gaussian fitted to the model's training codes, at the codes' own scale.
     "readable, fitted Gaussian": (lambda r: r["fitted_gaussian"]["readable_share"], ".1%"),
+    "TV to real, fitted Gaussian": (lambda r: r["fitted_gaussian"]["total_variation"], ".2f"),
     "distance / real, fitted Gaussian": (lambda r: r["median_distance_fitted"] / r["median_distance_real"], ".1f"),
     "denoising MSE": (lambda r: r["denoised_mse"], ".4f"),
     "k-means accuracy": (lambda r: r["kmeans"]["accuracy_mode"], ".1%"),
