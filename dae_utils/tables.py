@@ -302,6 +302,22 @@ def median_over_images(reference: Reference) -> None:
     print(family)
 
 
+def levels_over_images(reference: Reference) -> None:
+    """Section 3.7: the autoencoder against the median filter at each noise level, over the seeds *and* all the
+    test images (MSE, digits kept, SSIM; each image paired)."""
+    _header(reference)
+    images, seeds = reference.fixed["images"], len(reference.seeds)
+    family = evidence.Family(f"the autoencoder against the median filter at each noise level, over {seeds} seeds and "
+                             f"{images:,} test images")
+    for i, level in enumerate(reference.settings["noise_levels"]):
+        fixed = reference.fixed["by_level"][i]
+        for key, name, fmt in (("mse", "MSE", ".5f"), ("digits_kept", "digits kept", ".1%"), ("ssim", "SSIM", ".3f")):
+            by_seed = reference.per_seed(None, ("by_level", i, f"{key}_difference"))
+            family.add(f"{level:>4.1f} {name:<11}: median {fixed['median'][key]:{fmt}}",
+                       evidence.over_seeds_and_images(by_seed, fixed[f"{key}_image_sd"], images), fmt)
+    print(family)
+
+
 def noise_levels(course_reference: Reference, judge_reference: Reference) -> None:
     """Section 3.7: the autoencoder against the median filter at each noise level, by MSE, digits kept, SSIM."""
     median_curve = course_reference.fixed["median_mse"]
