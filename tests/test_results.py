@@ -257,3 +257,20 @@ def test_the_vae_table_reads_each_model_at_its_own_scale_through_a_fitted_gaussi
     line = next(line for line in text.splitlines()
                 if line.startswith("digits kept, reconstructions, VAE, beta 0 against denoising AE"))
     assert f"{evidence.compare(*kept):.1%}"[:-1] in line
+
+
+def test_the_noise_levels_over_images_agree_with_the_course_noise_and_print_evidences_words():
+    stored = results.load_results("images")
+    levels = stored["settings"]["noise_levels"]
+    at_course = levels.index(stored["settings"]["noise_factor"])
+    for row in stored["rows"]:  # the course's noise is one of the levels: the same images, the same draw
+        assert row["by_level"][at_course]["mse_difference"] == pytest.approx(row["mse_difference"], abs=1e-7)
+        assert row["by_level"][at_course]["ssim_difference"] == pytest.approx(row["ssim_difference"], abs=1e-6)
+    i = levels.index(0.4)
+    by_seed = [row["by_level"][i]["mse_difference"] for row in stored["rows"]]
+    both = evidence.over_seeds_and_images(by_seed, stored["fixed"]["by_level"][i]["mse_image_sd"],
+                                          stored["fixed"]["images"])
+    text = printed(tables.levels_over_images, results.load("images"))
+    line = next(line for line in text.splitlines() if line.startswith(" 0.4 MSE"))
+    assert f": {both:.5f}"[:-1] in line
+    assert len([line for line in text.splitlines() if line[:4].strip() in {f"{level:.1f}" for level in levels}]) == 24
