@@ -493,6 +493,9 @@ def generative_row(run: Runner, trained: training.TrainedModel, classifier: nn.M
         # ELBO surgery: the mean KL is the information the code carries plus KL(aggregate posterior || N(0, I)).
         row["aggregate_kl"] = vae.aggregate_kl(mean, logvar, SAMPLES, torch.Generator().manual_seed(EVAL_SEED))
         row["mutual_information"] = row["elbo"]["kl"] - row["aggregate_kl"]
+        # The same information estimated directly (float64, with its standard error): never above log n.
+        row["index_information"], row["index_information_se"] = vae.index_information(
+            mean, logvar, SAMPLES, torch.Generator().manual_seed(EVAL_SEED))
         # Which N(0, I) samples read as digits: by their log-density under the aggregate posterior, in deciles.
         density = vae.aggregate_log_density(standard, mean, logvar)
         medians, shares = generation.share_by_parts(density, verdict.readable(threshold), DENSITY_BINS)
