@@ -770,7 +770,7 @@ def beta_sweep(reference: Reference) -> None:
     print(f"readable: named a digit by {judge_of(reference)} with a confidence of at least "
           f"{reference.settings['judge_threshold']:.3f}")
     for measures in (("readable", "readable, reconstructions", "denoising MSE", "k-means accuracy"),
-                     ("silhouette", "KL (nats)", "KL(q || N(0, I))", "information")):
+                     ("silhouette", "KL (nats)", "KL(q || N(0, I))", "information, direct")):
         print(reference.table((results.AUTOENCODER, *betas), measures))
     print(beta_family(reference))
     swept = [beta for beta in reference.settings["betas"] if beta > 0]  # log2(beta): beta = 0 is off the axis

@@ -274,3 +274,15 @@ def test_the_noise_levels_over_images_agree_with_the_course_noise_and_print_evid
     line = next(line for line in text.splitlines() if line.startswith(" 0.4 MSE"))
     assert f": {both:.5f}"[:-1] in line
     assert len([line for line in text.splitlines() if line[:4].strip() in {f"{level:.1f}" for level in levels}]) == 24
+
+
+def test_the_direct_information_never_passes_its_cap_and_the_control_sits_on_it():
+    stored = results.load_results("vae")
+    cap = np.log(10_000)  # log n, n the full MNIST test images behind the aggregate posterior
+    for row in stored["rows"]:
+        for beta, found in row["vae"].items():
+            assert found["index_information"] <= cap + 1e-6, (row["seed"], beta)
+            assert found["index_information_se"] >= 0
+        assert row["vae"]["0"]["index_information"] == pytest.approx(cap, abs=0.01)  # the control's codes are points
+        # The subtraction and the direct estimate agree where the mismatch is small (beta 1).
+        assert row["vae"]["1"]["index_information"] == pytest.approx(row["vae"]["1"]["mutual_information"], abs=0.1)
