@@ -894,3 +894,13 @@ def test_student_edition_fails_only_in_exercise_cells_with_not_implemented(tmp_p
         for index, error in failed.items():
             assert index in exercise, f"{path.name}: cell {index} failed outside the exercises: {error.ename}"
             assert error.ename == "NotImplementedError", f"{path.name}: cell {index}: {error.ename}: {error.evalue}"
+
+
+def test_every_committed_output_belongs_to_a_run_cell():
+    """nbval fails a cell that has outputs but no execution count ("Unrun reference cell has outputs"): an output
+    pasted into a cell by hand must come with the count of a run."""
+    for path in course.find_notebooks():
+        notebook = nbformat.read(path, as_version=4)
+        unrun = [i for i, cell in enumerate(notebook.cells)
+                 if cell.cell_type == "code" and cell.outputs and cell.execution_count is None]
+        assert not unrun, f"{path.name}: cells {unrun} have outputs but no execution count"
