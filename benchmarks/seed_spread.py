@@ -675,41 +675,42 @@ def image_runs(run: Runner, seeds: list[int]) -> dict[str, Any]:
                 "digits_kept": (judge.classify(reader, images).digits == run.mnist.test_labels).double(),
                 "ssim": torch.from_numpy(metrics.ssim_each(images, run.test_clean)).double()}
 
-    inputs = {"course": run.test_noisy, **{f"{level:g}": run.noisy(level) for level in NOISE_LEVELS}}
-    filtered = {name: per_image(median_filter(noisy)) for name, noisy in inputs.items()}
-    summed = {name: {key: torch.zeros(len(run.test_clean), dtype=torch.float64) for key in scores}
-              for name, scores in filtered.items()}
+    # The course's noise is one of the levels (``run.test_noisy`` is ``run.noisy(NOISE_FACTOR)``): measured once.
+    inputs = {level: run.noisy(level) for level in NOISE_LEVELS}
+    filtered = {level: per_image(median_filter(noisy)) for level, noisy in inputs.items()}
+    summed = {level: {key: torch.zeros(len(run.test_clean), dtype=torch.float64) for key in scores}
+              for level, scores in filtered.items()}
     rows = []
     for seed in seeds:
         trained = run.train(seed=seed)
         row: dict[str, Any] = {"seed": seed, "by_level": []}
-        for name, noisy in inputs.items():
+        for level, noisy in inputs.items():
             scores = per_image(training.denoise(trained.encoder, trained.decoder, noisy, run.device))
-            differences = {key: values - filtered[name][key] for key, values in scores.items()}
+            differences = {key: values - filtered[level][key] for key, values in scores.items()}
             for key, values in differences.items():
-                summed[name][key] += values
+                summed[level][key] += values
             found = {f"{key}_difference": float(values.mean()) for key, values in differences.items()} | {
                 f"{key}_difference_sd": float(values.std()) for key, values in differences.items()}
-            if name == "course":
+            row["by_level"].append({"noise_level": level, **found})
+            if level == NOISE_FACTOR:
                 row.update(found)
-            else:
-                row["by_level"].append({"noise_level": float(name), **found})
         rows.append(row)
         print(f"seed {seed}: MSE difference {row['mse_difference']:.5f} (sd over images "
               f"{row['mse_difference_sd']:.5f}), SSIM {row['ssim_difference']:.4f}; at noise 0.8 MSE "
               f"{row['by_level'][-1]['mse_difference']:.5f}", flush=True)
 
-    def spread_over_images(name: str) -> dict[str, float]:  # sd over images of the seed-averaged differences
-        return {f"{key}_image_sd": float((values / len(seeds)).std()) for key, values in summed[name].items()}
+    def spread_over_images(level: float) -> dict[str, float]:  # sd over images of the seed-averaged differences
+        return {f"{key}_image_sd": float((values / len(seeds)).std()) for key, values in summed[level].items()}
 
-    def median_means(name: str) -> dict[str, float]:
-        return {key: float(values.mean()) for key, values in filtered[name].items()}
+    def median_means(level: float) -> dict[str, float]:
+        return {key: float(values.mean()) for key, values in filtered[level].items()}
 
     return {"settings": {"noise_factor": NOISE_FACTOR, "noise_seed": EVAL_SEED, "autoencoder_epochs": 30,
                          "median_size": 3, "noise_levels": NOISE_LEVELS},
-            "fixed": {"images": len(run.test_clean), "median": median_means("course"), **spread_over_images("course"),
-                      "by_level": [{"noise_level": level, "median": median_means(f"{level:g}"),
-                                    **spread_over_images(f"{level:g}")} for level in NOISE_LEVELS]},
+            "fixed": {"images": len(run.test_clean), "median": median_means(NOISE_FACTOR),
+                      **spread_over_images(NOISE_FACTOR),
+                      "by_level": [{"noise_level": level, "median": median_means(level), **spread_over_images(level)}
+                                   for level in NOISE_LEVELS]},
             "rows": rows}
 
 

@@ -687,25 +687,26 @@ def vae_samples(reference: Reference) -> None:
                                  "distance / real": "distance / real, fitted Gaussian"}))
     print(reference.table(arms, {"reconstructions: readable": "readable, reconstructions",
                                  "digits kept": "digits kept, reconstructions"}))
-    family = evidence.Family("the VAE (beta 1) against the autoencoder and its control, by N(0, I) samples")
-    for measure in ("readable", "TV to real"):
-        for other in (results.AUTOENCODER, BETA_0):
-            family.add(f"{measure}, VAE (beta 1) against {other}", reference.compare(BETA_1, other, measure),
-                       results.number_format(measure))
-    print(family)
+    against_both = [(BETA_1, "VAE (beta 1)", other) for other in (results.AUTOENCODER, BETA_0)]
+    print(_paired_family(reference, "the VAE (beta 1) against the autoencoder and its control, by N(0, I) samples",
+                         ("readable", "TV to real"), against_both))
     # A question of its own: the decoders compared where each model's codes are, whatever their scale.
-    fitted = evidence.Family("\nthe same, by samples from a Gaussian fitted to each model's training codes")
-    for measure in ("readable, fitted Gaussian", "TV to real, fitted Gaussian"):
-        for other in (results.AUTOENCODER, BETA_0):
-            fitted.add(f"{measure}, VAE (beta 1) against {other}", reference.compare(BETA_1, other, measure),
+    print(_paired_family(reference, "\nthe same, by samples from a Gaussian fitted to each model's training codes",
+                         ("readable, fitted Gaussian", "TV to real, fitted Gaussian"), against_both))
+    print(_paired_family(reference, "\nthe reconstructions: the control against the autoencoder, beta 1 against the "
+                         "control", ("readable, reconstructions", "digits kept, reconstructions"),
+                         [(BETA_0, BETA_0, results.AUTOENCODER), (BETA_1, BETA_1, BETA_0)]))
+
+
+def _paired_family(reference: Reference, question: str, measures: Sequence[str],
+                   pairs: Sequence[tuple[str, str, str]]) -> evidence.Family:
+    """One family of paired comparisons: each measure for each (arm, the words for it, the arm it is compared with)."""
+    family = evidence.Family(question)
+    for measure in measures:
+        for arm, said, other in pairs:
+            family.add(f"{measure}, {said} against {other}", reference.compare(arm, other, measure),
                        results.number_format(measure))
-    print(fitted)
-    steps = evidence.Family("\nthe reconstructions: the control against the autoencoder, beta 1 against the control")
-    for measure in ("readable, reconstructions", "digits kept, reconstructions"):
-        for name, other in ((BETA_0, results.AUTOENCODER), (BETA_1, BETA_0)):
-            steps.add(f"{measure}, {name} against {other}", reference.compare(name, other, measure),
-                      results.number_format(measure))
-    print(steps)
+    return family
 
 
 def vae_samplers(reference: Reference) -> float:
