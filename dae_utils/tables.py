@@ -309,7 +309,13 @@ def levels_over_images(reference: Reference) -> None:
     images, seeds = reference.fixed["images"], len(reference.seeds)
     family = evidence.Family(f"the autoencoder against the median filter at each noise level, over {seeds} seeds and "
                              f"{images:,} test images")
-    for i, level in enumerate(reference.settings["noise_levels"]):
+    levels = reference.settings["noise_levels"]
+    mse = [reference.per_seed(None, ("by_level", i, "mse_difference")) for i in range(len(levels))]
+    print("MSE, standard error of the mean difference at each noise level, from the seeds / from the images: "
+          + ", ".join(
+              f"{level:g}: {np.std(by_seed, ddof=1) / seeds**0.5:.5f} / {fixed['mse_image_sd'] / images**0.5:.5f}"
+              for level, by_seed, fixed in zip(levels, mse, reference.fixed["by_level"], strict=True)))
+    for i, level in enumerate(levels):
         fixed = reference.fixed["by_level"][i]
         for key, name, fmt in (("mse", "MSE", ".5f"), ("digits_kept", "digits kept", ".1%"), ("ssim", "SSIM", ".3f")):
             by_seed = reference.per_seed(None, ("by_level", i, f"{key}_difference"))
